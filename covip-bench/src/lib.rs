@@ -1,0 +1,1 @@
+//! Shared helpers for covip's benchmarks and comparison harnesses.

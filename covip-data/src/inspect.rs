@@ -1,0 +1,91 @@
+//! What `covip data inspect` reports: counts by number of present concepts, task kinds and
+//! diagnostic kinds, and every problem.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Problem, RecordLoc};
+use crate::formats::Dataset;
+use crate::validate::check_image;
+
+/// Summary of one dataset.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Summary {
+    /// `train`, `test` or `downstream`.
+    pub kind: String,
+    pub path: String,
+    /// Records that parsed and validated.
+    pub samples: usize,
+    /// Samples by number of concepts present in the query ("1".."4"; caption and recognition).
+    pub by_present_concepts: BTreeMap<usize, usize>,
+    /// Samples by task kind (`caption`, `multi_vision`, `vision`).
+    pub by_task: BTreeMap<String, usize>,
+    /// Downstream samples by set (`lsd`, `lar`, `itr`).
+    pub by_diagnostic: BTreeMap<String, usize>,
+    /// Context sizes (number of dialogue groups) → samples.
+    pub by_context_size: BTreeMap<usize, usize>,
+    /// Every problem, formatted `file: record: field: message`.
+    pub problems: Vec<String>,
+}
+
+/// Summarises a dataset; with `check_images`, every image is opened and decoded too.
+pub fn summarize(ds: &Dataset, check_images: bool) -> Summary {
+    let mut s = Summary {
+        kind: String::new(),
+        path: ds.path().display().to_string(),
+        samples: 0,
+        by_present_concepts: BTreeMap::new(),
+        by_task: BTreeMap::new(),
+        by_diagnostic: BTreeMap::new(),
+        by_context_size: BTreeMap::new(),
+        problems: Vec::new(),
+    };
+    let mut problems: Vec<Problem> = ds.problems().to_vec();
+    fn bump<K: Ord>(m: &mut BTreeMap<K, usize>, k: K) {
+        *m.entry(k).or_insert(0) += 1;
+    }
+    match ds {
+        Dataset::Train { samples, .. } | Dataset::Test { samples, .. } => {
+            s.kind = if matches!(ds, Dataset::Train { .. }) { "train" } else { "test" }.into();
+            s.samples = samples.records.len();
+            for (loc, smp) in &samples.records {
+                bump(&mut s.by_task, smp.task.as_str().to_string());
+                if smp.task != crate::sample::TaskKind::Vision {
+                    bump(&mut s.by_present_concepts, smp.gold.len());
+                }
+                bump(&mut s.by_context_size, smp.context.len());
+                if check_images {
+                    problems.extend(images_problems(ds.path(), loc, smp.context.iter().map(|c| &c.image), &smp.query));
+                }
+            }
+        }
+        Dataset::Downstream { samples, .. } => {
+            s.kind = "downstream".into();
+            s.samples = samples.records.len();
+            for (loc, smp) in &samples.records {
+                bump(&mut s.by_diagnostic, smp.kind.as_str().to_string());
+                bump(&mut s.by_context_size, smp.context.len());
+                if check_images {
+                    problems.extend(images_problems(ds.path(), loc, smp.context.iter().map(|c| &c.image), &smp.query));
+                }
+            }
+        }
+    }
+    s.problems = problems.iter().map(ToString::to_string).collect();
+    s
+}
+
+fn images_problems<'a>(
+    file: &Path,
+    loc: &RecordLoc,
+    context: impl Iterator<Item = &'a crate::image::ImageRef>,
+    query: &crate::image::ImageRef,
+) -> Vec<Problem> {
+    let mut out: Vec<Problem> = context
+        .enumerate()
+        .filter_map(|(i, img)| check_image(file, loc.clone(), &format!("context[{i}].image"), img))
+        .collect();
+    out.extend(check_image(file, loc.clone(), "query", query));
+    out
+}

@@ -1,0 +1,131 @@
+//! BLEU-1..4 exactly as pycocoevalcap 1.2 computes it (`Bleu(4)`, option `closest`).
+//!
+//! Per image: clipped n-gram matches against the per-n-gram maximum count over the references,
+//! the reference length closest to the candidate length (ties: the shorter), precisions with the
+//! `1e-15` / `1e-9` epsilons, the geometric mean accumulated n by n, and the brevity penalty
+//! `exp(1 - 1/ratio)` when `ratio < 1`. Corpus: the same over summed statistics.
+
+use super::ngram::{FxMap, Gram, Interner, gram_order, precook};
+
+const SMALL: f64 = 1e-9;
+const TINY: f64 = 1e-15;
+
+/// BLEU-1..4 for a corpus.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BleuScores {
+    /// Corpus-level `Bleu_1`..`Bleu_4`.
+    pub corpus: [f64; 4],
+    /// Per-image `Bleu_1`..`Bleu_4`, in input order.
+    pub per_image: Vec<[f64; 4]>,
+}
+
+struct Cooked {
+    testlen: usize,
+    reflen: usize,
+    guess: [usize; 4],
+    correct: [usize; 4],
+}
+
+/// Per-sentence statistics (`cook_refs` + `cook_test` with `closest`).
+fn cook<'a>(cand: &'a str, refs: &'a [String], it: &mut Interner<'a>) -> Cooked {
+    let mut reflens = Vec::with_capacity(refs.len());
+    let mut maxcounts: FxMap<Gram, u32> = FxMap::default();
+    for r in refs {
+        let c = precook(r, 4, it);
+        reflens.push(c.len);
+        for &(g, n) in &c.grams {
+            let e = maxcounts.entry(g).or_insert(0);
+            *e = (*e).max(n);
+        }
+    }
+    let test = precook(cand, 4, it);
+    let testlen = test.len;
+    // min over (|l - testlen|, l): smallest gap, then the shorter reference.
+    let reflen = reflens
+        .iter()
+        .copied()
+        .min_by_key(|&l| (l.abs_diff(testlen), l))
+        .unwrap_or(0);
+    let mut guess = [0usize; 4];
+    for (k, g) in guess.iter_mut().enumerate() {
+        *g = (testlen + 1).saturating_sub(k + 1);
+    }
+    let mut correct = [0usize; 4];
+    for &(g, n) in &test.grams {
+        let m = maxcounts.get(&g).copied().unwrap_or(0);
+        correct[gram_order(g) - 1] += m.min(n) as usize;
+    }
+    Cooked {
+        testlen,
+        reflen,
+        guess,
+        correct,
+    }
+}
+
+fn bleu_from(testlen: usize, reflen: usize, guess: &[usize; 4], correct: &[usize; 4]) -> [f64; 4] {
+    let mut out = [0.0; 4];
+    let mut bleu = 1.0f64;
+    for k in 0..4 {
+        bleu *= (correct[k] as f64 + TINY) / (guess[k] as f64 + SMALL);
+        out[k] = bleu.powf(1.0 / (k as f64 + 1.0));
+    }
+    let ratio = (testlen as f64 + TINY) / (reflen as f64 + SMALL);
+    if ratio < 1.0 {
+        let bp = (1.0 - 1.0 / ratio).exp();
+        for v in &mut out {
+            *v *= bp;
+        }
+    }
+    out
+}
+
+/// BLEU-1..4 of `cands[i]` against `refs[i]` (already tokenised, whitespace-separated).
+///
+/// # Panics
+/// If `refs` and `cands` differ in length (callers validate input first).
+pub fn bleu(refs: &[Vec<String>], cands: &[String]) -> BleuScores {
+    assert_eq!(refs.len(), cands.len(), "one candidate per image");
+    let mut it = Interner::default();
+    let mut per_image = Vec::with_capacity(cands.len());
+    let (mut tl, mut rl) = (0usize, 0usize);
+    let (mut tg, mut tc) = ([0usize; 4], [0usize; 4]);
+    for (cand, rs) in cands.iter().zip(refs) {
+        let c = cook(cand, rs, &mut it);
+        per_image.push(bleu_from(c.testlen, c.reflen, &c.guess, &c.correct));
+        tl += c.testlen;
+        rl += c.reflen;
+        for k in 0..4 {
+            tg[k] += c.guess[k];
+            tc[k] += c.correct[k];
+        }
+    }
+    BleuScores {
+        corpus: bleu_from(tl, rl, &tg, &tc),
+        per_image,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_is_one_and_empty_is_zero() {
+        let refs = vec![vec!["a man riding a horse".to_string()]];
+        let s = bleu(&refs, &["a man riding a horse".to_string()]);
+        for v in s.corpus {
+            assert!((v - 1.0).abs() < 1e-9, "{v}");
+        }
+        let s = bleu(&refs, &[String::new()]);
+        assert!(s.corpus.iter().all(|&v| v < 1e-12));
+    }
+
+    #[test]
+    fn closest_length_prefers_shorter_on_tie() {
+        let refs = vec![vec!["a b c d".to_string(), "a b".to_string()]];
+        // testlen 3: |4-3| = |2-3| = 1 -> reflen 2, no brevity penalty.
+        let s = bleu(&refs, &["a b c".to_string()]);
+        assert!((s.per_image[0][0] - 1.0).abs() < 1e-9);
+    }
+}

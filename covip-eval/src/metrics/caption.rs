@@ -1,0 +1,326 @@
+//! The caption-metric pipeline of pycocoevalcap's `COCOEvalCap`: PTB-tokenise the references
+//! (one stream) and the candidates (another stream), then score with each requested metric.
+//! Also reads the `REFS.json` / `CANDS.json` inputs of `covip metrics caption`.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+use super::error::MetricsError;
+use super::{bleu, cider, ptb, rouge};
+
+/// A JSON object with its keys in document order (pycocoevalcap iterates dicts in insertion
+/// order; the order decides how captions are laid out for the tokenizer).
+#[derive(Debug, Clone, Default)]
+pub struct OrderedObject(pub Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for OrderedObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<OrderedObject, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, serde_json::Value>()? {
+                    out.push((k, v));
+                }
+                Ok(OrderedObject(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Reads a JSON object file keeping key order; duplicate keys are an error.
+pub fn read_ordered_object(path: &Path) -> Result<OrderedObject, MetricsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let obj: OrderedObject = serde_json::from_str(&text).map_err(|e| MetricsError::Json {
+        path: path.to_path_buf(),
+        line: None,
+        message: e.to_string(),
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    for (k, _) in &obj.0 {
+        if !seen.insert(k.as_str()) {
+            return Err(MetricsError::Record {
+                path: path.to_path_buf(),
+                record: k.clone(),
+                field: "<key>".into(),
+                message: "duplicate image id".into(),
+            });
+        }
+    }
+    Ok(obj)
+}
+
+/// Aligned caption corpus: image ids (in reference order), references, one candidate each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaptionCorpus {
+    /// Image ids, in the order of the references file.
+    pub ids: Vec<String>,
+    /// References per image (at least one each).
+    pub refs: Vec<Vec<String>>,
+    /// The candidate caption per image.
+    pub cands: Vec<String>,
+}
+
+fn bad(path: &Path, record: &str, field: &str, message: impl Into<String>) -> MetricsError {
+    MetricsError::Record {
+        path: path.to_path_buf(),
+        record: record.to_string(),
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+impl CaptionCorpus {
+    /// Reads `REFS.json` (image id → list of reference strings) and `CANDS.json` (image id →
+    /// string or one-element list). Both must cover the same image ids.
+    pub fn load(refs_path: &Path, cands_path: &Path) -> Result<Self, MetricsError> {
+        let refs = read_ordered_object(refs_path)?;
+        let cands = read_ordered_object(cands_path)?;
+        let mut cand_map = std::collections::HashMap::new();
+        for (id, v) in &cands.0 {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(a) if a.len() == 1 => match &a[0] {
+                    serde_json::Value::String(s) => s.clone(),
+                    _ => return Err(bad(cands_path, id, "[0]", "expected a string")),
+                },
+                serde_json::Value::Array(a) => {
+                    return Err(bad(
+                        cands_path,
+                        id,
+                        "<value>",
+                        format!("expected one candidate, got a list of {}", a.len()),
+                    ));
+                }
+                _ => {
+                    return Err(bad(
+                        cands_path,
+                        id,
+                        "<value>",
+                        "expected a string or a one-element list of strings",
+                    ));
+                }
+            };
+            cand_map.insert(id.as_str(), s);
+        }
+        let mut out = CaptionCorpus::default();
+        let mut missing = Vec::new();
+        for (id, v) in &refs.0 {
+            let list = match v {
+                serde_json::Value::Array(a) if !a.is_empty() => a,
+                serde_json::Value::Array(_) => {
+                    return Err(bad(refs_path, id, "<value>", "empty reference list"));
+                }
+                serde_json::Value::String(_) => {
+                    return Err(bad(
+                        refs_path,
+                        id,
+                        "<value>",
+                        "expected a list of reference strings, got a string",
+                    ));
+                }
+                _ => return Err(bad(refs_path, id, "<value>", "expected a list of strings")),
+            };
+            let mut rs = Vec::with_capacity(list.len());
+            for (i, r) in list.iter().enumerate() {
+                match r {
+                    serde_json::Value::String(s) => rs.push(s.clone()),
+                    _ => return Err(bad(refs_path, id, &format!("[{i}]"), "expected a string")),
+                }
+            }
+            match cand_map.remove(id.as_str()) {
+                Some(c) => {
+                    out.ids.push(id.clone());
+                    out.refs.push(rs);
+                    out.cands.push(c);
+                }
+                None => missing.push(id.clone()),
+            }
+        }
+        if !missing.is_empty() || !cand_map.is_empty() {
+            let mut extra: Vec<&str> = cand_map.keys().copied().collect();
+            extra.sort_unstable();
+            return Err(MetricsError::Mismatch {
+                message: format!(
+                    "references {} and candidates {} must cover the same image ids: {} id(s) without a candidate (first: {:?}), {} candidate id(s) without references (first: {:?})",
+                    refs_path.display(),
+                    cands_path.display(),
+                    missing.len(),
+                    missing.first(),
+                    extra.len(),
+                    extra.first()
+                ),
+            });
+        }
+        if out.ids.is_empty() {
+            return Err(bad(refs_path, "<file>", "<root>", "no images"));
+        }
+        Ok(out)
+    }
+
+    /// PTB-tokenised copy (references as one stream, candidates as another, as
+    /// `COCOEvalCap.evaluate` does).
+    pub fn tokenized(&self) -> CaptionCorpus {
+        let refs = ptb::tokenize_corpus(&self.refs);
+        let cands_nested: Vec<Vec<String>> = self.cands.iter().map(|c| vec![c.clone()]).collect();
+        let cands = ptb::tokenize_corpus(&cands_nested)
+            .into_iter()
+            .map(|mut v| v.pop().unwrap_or_default())
+            .collect();
+        CaptionCorpus {
+            ids: self.ids.clone(),
+            refs,
+            cands,
+        }
+    }
+}
+
+/// A caption-quality metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptionMetric {
+    /// BLEU-1..4 (`Bleu_1`..`Bleu_4`).
+    Bleu,
+    /// ROUGE-L (`ROUGE_L`).
+    Rouge,
+    /// CIDEr-D (`CIDEr`).
+    Cider,
+    /// METEOR 1.5 (`METEOR`) — not implemented yet.
+    Meteor,
+    /// BERTScore (`BERTScore_F1`...) — not implemented yet.
+    BertScore,
+    /// SPICE — not implemented yet.
+    Spice,
+}
+
+impl CaptionMetric {
+    /// Parses a comma-separated list such as `bleu,rouge,cider`.
+    pub fn parse_list(s: &str) -> Result<Vec<CaptionMetric>, MetricsError> {
+        let mut out = Vec::new();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let m = match name.to_ascii_lowercase().as_str() {
+                "bleu" => CaptionMetric::Bleu,
+                "rouge" | "rouge_l" | "rouge-l" => CaptionMetric::Rouge,
+                "cider" | "cider-d" | "cider_d" => CaptionMetric::Cider,
+                "meteor" => CaptionMetric::Meteor,
+                "bertscore" => CaptionMetric::BertScore,
+                "spice" => CaptionMetric::Spice,
+                other => {
+                    return Err(MetricsError::Unsupported(format!(
+                        "unknown caption metric {other:?} (known: bleu, rouge, cider, meteor, bertscore, spice)"
+                    )));
+                }
+            };
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        if out.is_empty() {
+            return Err(MetricsError::Unsupported("no metric requested".into()));
+        }
+        Ok(out)
+    }
+}
+
+/// Scores keyed by pycocoevalcap's names, corpus-level and per image.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaptionReport {
+    /// (`Bleu_1`, value), ... in pycocoevalcap's order.
+    pub corpus: Vec<(String, f64)>,
+    /// Per image id (reference order): (metric name, value) pairs.
+    pub per_image: Vec<(String, Vec<(String, f64)>)>,
+}
+
+impl CaptionReport {
+    /// The JSON object printed by `covip metrics caption`: the corpus scores at top level and
+    /// `per_image` mapping image id to its scores.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut top = serde_json::Map::new();
+        for (k, v) in &self.corpus {
+            top.insert(k.clone(), serde_json::json!(v));
+        }
+        let mut per = serde_json::Map::new();
+        for (id, scores) in &self.per_image {
+            let mut m = serde_json::Map::new();
+            for (k, v) in scores {
+                m.insert(k.clone(), serde_json::json!(v));
+            }
+            per.insert(id.clone(), serde_json::Value::Object(m));
+        }
+        top.insert("per_image".into(), serde_json::Value::Object(per));
+        serde_json::Value::Object(top)
+    }
+}
+
+/// Scores `corpus` (already tokenised or not, as the caller decides) with `metrics`.
+pub fn score_captions(
+    corpus: &CaptionCorpus,
+    metrics: &[CaptionMetric],
+) -> Result<CaptionReport, MetricsError> {
+    let n = corpus.ids.len();
+    let mut report = CaptionReport {
+        corpus: Vec::new(),
+        per_image: corpus.ids.iter().map(|id| (id.clone(), Vec::new())).collect(),
+    };
+    let push = |name: &str, total: f64, per: &[f64], report: &mut CaptionReport| {
+        report.corpus.push((name.to_string(), total));
+        for (i, v) in per.iter().enumerate().take(n) {
+            report.per_image[i].1.push((name.to_string(), *v));
+        }
+    };
+    // pycocoevalcap's order: Bleu, METEOR, ROUGE_L, CIDEr, SPICE.
+    for m in [
+        CaptionMetric::Bleu,
+        CaptionMetric::Meteor,
+        CaptionMetric::Rouge,
+        CaptionMetric::Cider,
+        CaptionMetric::Spice,
+        CaptionMetric::BertScore,
+    ] {
+        if !metrics.contains(&m) {
+            continue;
+        }
+        match m {
+            CaptionMetric::Bleu => {
+                let s = bleu::bleu(&corpus.refs, &corpus.cands);
+                for k in 0..4 {
+                    let per: Vec<f64> = s.per_image.iter().map(|p| p[k]).collect();
+                    push(&format!("Bleu_{}", k + 1), s.corpus[k], &per, &mut report);
+                }
+            }
+            CaptionMetric::Rouge => {
+                let (t, per) = rouge::rouge_l(&corpus.refs, &corpus.cands);
+                push("ROUGE_L", t, &per, &mut report);
+            }
+            CaptionMetric::Cider => {
+                let (t, per) = cider::cider_d(&corpus.refs, &corpus.cands);
+                push("CIDEr", t, &per, &mut report);
+            }
+            CaptionMetric::Meteor => {
+                return Err(MetricsError::Unsupported(
+                    "METEOR is not implemented in this build of covip".into(),
+                ));
+            }
+            CaptionMetric::BertScore => {
+                return Err(MetricsError::Unsupported(
+                    "BERTScore is not implemented in this build of covip".into(),
+                ));
+            }
+            CaptionMetric::Spice => {
+                return Err(MetricsError::Unsupported(
+                    "SPICE is not implemented in this build of covip".into(),
+                ));
+            }
+        }
+    }
+    Ok(report)
+}

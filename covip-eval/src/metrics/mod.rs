@@ -1,0 +1,16 @@
+//! Caption-quality and hallucination metrics, at parity with the community's reference scorers
+//! (pycocoevalcap 1.2 for the caption metrics; the released POPE, CHAIR and MMHal-Bench scripts
+//! for hallucination). Every metric is a pure function of text and sets.
+pub mod bleu;
+pub mod caption;
+pub mod chair;
+pub mod cider;
+pub mod error;
+pub mod mmhal;
+pub mod ngram;
+pub mod pope;
+pub mod ptb;
+pub mod rouge;
+
+pub use caption::{CaptionCorpus, CaptionMetric, CaptionReport, score_captions};
+pub use error::MetricsError;

@@ -1,0 +1,60 @@
+//! Small building blocks shared by the text decoder (and later the vision tower).
+use burn::module::{Module, Param};
+use burn::tensor::{Tensor, backend::Backend};
+
+/// A linear layer stored in the checkpoint's layout: `weight` is `[out, in]`, as in PyTorch.
+#[derive(Module, Debug)]
+pub struct Linear<B: Backend> {
+    /// `[out, in]`
+    pub weight: Param<Tensor<B, 2>>,
+    /// `[out]`
+    pub bias: Option<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> Linear<B> {
+    pub fn new(weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
+        Self {
+            weight: Param::from_tensor(weight),
+            bias: bias.map(Param::from_tensor),
+        }
+    }
+
+    /// `x`: `[..., in]` → `[..., out]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dims = x.dims();
+        let d_in = dims[D - 1];
+        let rows: usize = dims[..D - 1].iter().product();
+        let w = self.weight.val();
+        let d_out = w.dims()[0];
+        let y = x.reshape([rows, d_in]).matmul(w.transpose());
+        let y = match &self.bias {
+            Some(b) => y + b.val().unsqueeze::<2>(),
+            None => y,
+        };
+        let mut out = dims;
+        out[D - 1] = d_out;
+        y.reshape(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn applies_out_in_weight() {
+        let dev = Default::default();
+        // W = [[1, 2], [3, 4], [5, 6]] (out = 3, in = 2); x = [1, 1]
+        let w = Tensor::<Flex, 2>::from_data(
+            TensorData::new(vec![1.0f32, 2., 3., 4., 5., 6.], [3, 2]),
+            &dev,
+        );
+        let b = Tensor::<Flex, 1>::from_data(TensorData::new(vec![0.5f32, 0., -1.], [3]), &dev);
+        let l = Linear::new(w, Some(b));
+        let x = Tensor::<Flex, 3>::ones([1, 1, 2], &dev);
+        let y: Vec<f32> = l.forward(x).into_data().to_vec().unwrap();
+        assert_eq!(y, vec![3.5, 7.0, 10.0]);
+    }
+}

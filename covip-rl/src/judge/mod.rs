@@ -1,0 +1,300 @@
+//! Judges: answer multiple-choice questions about an image from a description alone.
+//!
+//! A [`Judge`] turns a batch of (description, QA) pairs into raw text answers. It never parses
+//! them: the rewards do ([`crate::rewards::boxed`]). Implementations:
+//! - [`OpenAiJudge`]: any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, …),
+//! - [`LexicalJudge`]: a deterministic offline judge from word overlap, for tests and quick runs,
+//! - [`CachedJudge`]: wraps another judge and remembers answers on disk by (judge identity,
+//!   prompt), so a re-run asks nothing twice.
+//!
+//! The prompt is a [`JudgePrompt`] template, replaceable from a file.
+pub mod cache;
+pub mod lexical;
+pub mod openai;
+
+use std::path::{Path, PathBuf};
+
+use covip_data::{Letter, Qa};
+
+use crate::rewards::{
+    CaptionReward, DEGENERATE_REWARD, DegenerationFilter, RetrievalConfig, RewardError,
+    retrieval_reward,
+};
+
+pub use cache::CachedJudge;
+pub use lexical::LexicalJudge;
+pub use openai::{OpenAiJudge, OpenAiJudgeConfig};
+
+/// One question for the judge: answer `qa` from `description` alone.
+#[derive(Clone, Copy, Debug)]
+pub struct JudgeRequest<'a> {
+    pub description: &'a str,
+    pub qa: &'a Qa,
+}
+
+/// Why a judge could not answer. A judge never turns a failure into an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    /// The prompt could not be built (a QA misses an option, a template lacks a placeholder).
+    #[error("prompt: {0}")]
+    Prompt(String),
+    /// The request failed after every attempt.
+    #[error("request to {url} failed after {attempts} attempt(s): {message}")]
+    Request {
+        url: String,
+        attempts: u32,
+        message: String,
+    },
+    /// The server answered, but not with a chat completion.
+    #[error("bad response from {url}: {message}")]
+    Response { url: String, message: String },
+    /// The answer cache could not be read or written.
+    #[error("cache {path}: {message}")]
+    Cache { path: PathBuf, message: String },
+}
+
+/// Answers batches of questions with raw text.
+pub trait Judge: Send + Sync {
+    /// Who answers: model and sampling settings. Part of the cache key.
+    fn identity(&self) -> String;
+
+    /// The exact prompt this judge would use for `request`. Part of the cache key.
+    fn prompt(&self, request: &JudgeRequest<'_>) -> Result<String, JudgeError>;
+
+    /// Raw answers, one per request and in order; each one may fail on its own.
+    fn answer_batch(&self, requests: &[JudgeRequest<'_>]) -> Vec<Result<String, JudgeError>>;
+}
+
+impl<J: Judge + ?Sized> Judge for Box<J> {
+    fn identity(&self) -> String {
+        (**self).identity()
+    }
+    fn prompt(&self, request: &JudgeRequest<'_>) -> Result<String, JudgeError> {
+        (**self).prompt(request)
+    }
+    fn answer_batch(&self, requests: &[JudgeRequest<'_>]) -> Vec<Result<String, JudgeError>> {
+        (**self).answer_batch(requests)
+    }
+}
+
+const DEFAULT_TEMPLATE: &str = "\
+You will read a description of an image and then one multiple-choice question about it.
+Base your answer on the description and nothing else: no outside knowledge, no guesses about \
+details it does not state.
+- If the description clearly supports one of the options A, B or C, choose that option.
+- If it supports none of A, B or C, choose D.
+Give a short justification first. Then write the final line exactly as
+Answer: \\boxed{X}
+with a single letter A, B, C or D in place of X.
+
+[Description]
+{description}
+
+[Question]
+{question}";
+
+/// The judge's text prompt: a template with the placeholders `{description}` and `{question}`
+/// (the question followed by its options, one per line as `A. …` to `D. …`).
+///
+/// ```
+/// use covip_data::{Letter, Qa};
+/// use covip_rl::judge::JudgePrompt;
+/// let t = JudgePrompt::from_template("D: {description}\nQ: {question}").unwrap();
+/// let qa = Qa::new("q1", "Where was it?", ["Seoul", "Jeju", "Busan"], "cannot tell", Letter::A);
+/// let p = t.render("A dog in {Seoul}.", &qa).unwrap();
+/// assert_eq!(p, "D: A dog in {Seoul}.\nQ: Question: Where was it?\nA. Seoul\nB. Jeju\nC. Busan\nD. cannot tell\n");
+/// assert!(JudgePrompt::from_template("no placeholders").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JudgePrompt {
+    template: String,
+}
+
+impl Default for JudgePrompt {
+    fn default() -> Self {
+        JudgePrompt {
+            template: DEFAULT_TEMPLATE.to_string(),
+        }
+    }
+}
+
+impl JudgePrompt {
+    /// A template; it must contain `{description}` and `{question}`.
+    pub fn from_template(template: impl Into<String>) -> Result<Self, JudgeError> {
+        let template = template.into();
+        for key in ["{description}", "{question}"] {
+            if !template.contains(key) {
+                return Err(JudgeError::Prompt(format!(
+                    "judge prompt template lacks the placeholder {key}"
+                )));
+            }
+        }
+        Ok(JudgePrompt { template })
+    }
+
+    /// Reads a template from a UTF-8 file.
+    pub fn from_file(path: &Path) -> Result<Self, JudgeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            JudgeError::Prompt(format!("cannot read template {}: {e}", path.display()))
+        })?;
+        Self::from_template(text)
+            .map_err(|e| JudgeError::Prompt(format!("{}: {e}", path.display())))
+    }
+
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The question block: `Question: …` then `A. …` to `D. …`, each line ending in `\n`.
+    pub fn question_block(qa: &Qa) -> Result<String, JudgeError> {
+        let mut s = format!("Question: {}\n", qa.question);
+        for l in Letter::ALL {
+            let opt = qa.option(l).ok_or_else(|| {
+                JudgeError::Prompt(format!("QA {:?} has no option {l}", qa.id))
+            })?;
+            s.push_str(&format!("{l}. {opt}\n"));
+        }
+        Ok(s)
+    }
+
+    /// Fills the placeholders in one pass (text inserted is never re-scanned).
+    pub fn render(&self, description: &str, qa: &Qa) -> Result<String, JudgeError> {
+        let question = Self::question_block(qa)?;
+        let mut out = String::with_capacity(self.template.len() + description.len() + 256);
+        let mut rest = self.template.as_str();
+        while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if let Some(t) = tail.strip_prefix("{description}") {
+                out.push_str(description);
+                rest = t;
+            } else if let Some(t) = tail.strip_prefix("{question}") {
+                out.push_str(&question);
+                rest = t;
+            } else {
+                out.push('{');
+                rest = &tail[1..];
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// A caption's reward together with every judge answer it used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgedCaption {
+    pub reward: CaptionReward,
+    /// Raw judge answers to the positive QAs, in order (empty when degenerate).
+    pub judge_pos: Vec<String>,
+    /// Raw judge answers to the negative QAs, in order (empty when degenerate).
+    pub judge_neg: Vec<String>,
+}
+
+/// The caption reward, asking `judge`: −1 for a degenerate caption without any judge call,
+/// otherwise r_ret from the judge's answers to every positive and negative QA (one batch).
+/// Any failed judge call is an error.
+///
+/// ```
+/// use covip_data::{Letter, Qa};
+/// use covip_rl::judge::{score_caption, LexicalJudge};
+/// use covip_rl::{DegenerationFilter, RetrievalConfig};
+/// let pos = [Qa::new("p", "What is the dog called?", ["Pino", "Coco", "Max"], "cannot tell", Letter::A)];
+/// let neg = [Qa::new("n", "Where was the cat?", ["Busan", "Seoul", "Jeju"], "cannot tell", Letter::B)];
+/// let out = score_caption(&DegenerationFilter::default(), &LexicalJudge::default(),
+///     "Pino the dog naps on a red sofa.", &pos, &neg, &RetrievalConfig::default()).unwrap();
+/// assert_eq!(out.reward.retrieval.unwrap().sigma_pos, 1);
+/// assert_eq!(out.reward.retrieval.unwrap().sigma_neg, 0);
+/// ```
+pub fn score_caption<J: Judge + ?Sized>(
+    filter: &DegenerationFilter,
+    judge: &J,
+    caption: &str,
+    pos: &[Qa],
+    neg: &[Qa],
+    config: &RetrievalConfig,
+) -> Result<JudgedCaption, RewardError> {
+    if filter.is_degenerate(caption)? {
+        return Ok(JudgedCaption {
+            reward: CaptionReward {
+                reward: DEGENERATE_REWARD,
+                degenerate: true,
+                retrieval: None,
+            },
+            judge_pos: Vec::new(),
+            judge_neg: Vec::new(),
+        });
+    }
+    let requests: Vec<JudgeRequest<'_>> = pos
+        .iter()
+        .chain(neg)
+        .map(|qa| JudgeRequest {
+            description: caption,
+            qa,
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(requests.len());
+    for a in judge.answer_batch(&requests) {
+        answers.push(a?);
+    }
+    if answers.len() != requests.len() {
+        return Err(RewardError::Judge(JudgeError::Response {
+            url: judge.identity(),
+            message: format!(
+                "{} answers for {} questions",
+                answers.len(),
+                requests.len()
+            ),
+        }));
+    }
+    let judge_neg = answers.split_off(pos.len());
+    let judge_pos = answers;
+    let score = retrieval_reward(pos, &judge_pos, neg, &judge_neg, config)?;
+    Ok(JudgedCaption {
+        reward: CaptionReward {
+            reward: score.reward,
+            degenerate: false,
+            retrieval: Some(score),
+        },
+        judge_pos,
+        judge_neg,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_template_renders_both_parts() {
+        let qa = Qa::new("q", "Who?", ["Ann", "Bo", "Cy"], "cannot tell", Letter::C);
+        let p = JudgePrompt::default().render("Cy waves.", &qa).unwrap();
+        assert!(p.contains("[Description]\nCy waves.\n"));
+        assert!(p.ends_with("Question: Who?\nA. Ann\nB. Bo\nC. Cy\nD. cannot tell\n"));
+        assert!(p.contains("Answer: \\boxed{X}"));
+    }
+
+    #[test]
+    fn missing_option_is_an_error_naming_the_qa() {
+        let mut qa = Qa::new("q7", "Who?", ["Ann", "Bo", "Cy"], "d", Letter::C);
+        qa.options.remove(&Letter::B);
+        let e = JudgePrompt::default().render("x", &qa).unwrap_err();
+        assert_eq!(e.to_string(), "prompt: QA \"q7\" has no option B");
+    }
+
+    #[test]
+    fn template_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.txt");
+        std::fs::write(&p, "{question}|{description}").unwrap();
+        let t = JudgePrompt::from_file(&p).unwrap();
+        let qa = Qa::new("q", "Q", ["a", "b", "c"], "d", Letter::A);
+        assert_eq!(
+            t.render("desc", &qa).unwrap(),
+            "Question: Q\nA. a\nB. b\nC. c\nD. d\n|desc"
+        );
+        std::fs::write(&p, "{description} only").unwrap();
+        let e = JudgePrompt::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("t.txt") && e.contains("{question}"), "{e}");
+    }
+}

@@ -1,0 +1,31 @@
+//! CoViP rewards, the degeneration filter, judges and policy losses (GSPO, GRPO, Dr.GRPO).
+//!
+//! - [`rewards`]: pure reward functions of text and sets (SPEC §4): recognition F1
+//!   ([`recognition_reward`]), object consistency ([`consistency_reward`]), the degeneration
+//!   filter ([`DegenerationFilter`]) and the retrieval reward ([`retrieval_reward`],
+//!   [`caption_reward`]).
+//! - [`judge`]: the [`judge::Judge`] abstraction and its OpenAI-compatible, lexical and cached
+//!   implementations; [`judge::score_caption`] asks a judge only for non-degenerate captions.
+//! - [`loss`]: group advantages and the GSPO / GSPO-token / GRPO / Dr.GRPO losses on burn
+//!   tensors (SPEC §5).
+//!
+//! ```
+//! use covip_rl::{recognition_reward, consistency_reward, DegenerationFilter};
+//! assert_eq!(recognition_reward("Answer: \\boxed{[1, 3]}", &[3, 1]), 1.0);
+//! assert_eq!(consistency_reward("Yes, it is the same cup.", "yes"), 1.0);
+//! let report = DegenerationFilter::default().report("A red kite over the river.").unwrap();
+//! assert!(!report.degenerate);
+//! ```
+pub mod judge;
+pub mod loss;
+pub mod rewards;
+
+pub use loss::{
+    Advantages, LossError, LossStats, PolicyLoss, PolicyLossConfig, PolicyLossInput,
+    PolicyLossKind, group_advantages, policy_loss, AdvantageScale,
+};
+pub use rewards::{
+    CaptionReward, DegenerationConfig, DegenerationFilter, DegenerationReport, RetrievalConfig,
+    RetrievalScore, RewardError, TokenCountError, TokenCounter, caption_reward,
+    consistency_reward, recognition_reward, retrieval_reward,
+};

@@ -1,0 +1,41 @@
+//! `covip`: the command-line tool. Each subcommand lives in `cmd/` and only parses arguments
+//! and calls the library.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "covip", version, about = "Contextualized visual personalization (CoViP) toolkit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect, validate and convert benchmark data.
+    #[command(subcommand)]
+    Data(cmd::data::DataCommand),
+    /// Generate text from a Qwen3-VL checkpoint folder.
+    Generate(cmd::generate::Args),
+    /// Save the input ids and f32 logits of one chat-formatted prompt.
+    Logits(cmd::logits::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(c) => cmd::data::run(c),
+        Command::Generate(a) => cmd::generate::run(a),
+        Command::Logits(a) => cmd::logits::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
