@@ -193,6 +193,29 @@ mod tests {
     }
 
     #[test]
+    fn negatives_are_never_positives_nor_repeated() {
+        let mut rng = SeededRng::new(99);
+        for trial in 0..200 {
+            let n = 8 + rng.below(40);
+            let dim = 1 + rng.below(16);
+            let values: Vec<f32> = (0..n * dim)
+                .map(|_| rng.below(2001) as f32 / 1000.0 - 1.0 + 1e-3)
+                .collect();
+            let e = Array2::from_shape_vec((n, dim), values).unwrap();
+            let k = 1 + rng.below(3);
+            let max_pos = (n / (k + 1)).clamp(1, 4);
+            let count = 1 + rng.below(max_pos);
+            let positives = rng.sample_indices(n, count);
+            let neg = nearest_negatives(&e, &positives, k).unwrap();
+            assert_eq!(neg.len(), positives.len() * k, "trial {trial}");
+            for (i, x) in neg.iter().enumerate() {
+                assert!(!positives.contains(x), "trial {trial}: negative {x} is a positive");
+                assert!(!neg[..i].contains(x), "trial {trial}: negative {x} repeats");
+            }
+        }
+    }
+
+    #[test]
     fn errors_name_the_problem() {
         let e = array![[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]];
         let err = nearest_negatives(&e, &[1], 1).unwrap_err().to_string();

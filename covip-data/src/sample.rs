@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageRef;
-use crate::qa::Qa;
+use crate::qa::{Polarity, Qa};
 
 /// Which task (and so which reward) a sample trains (SPEC §4.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,6 +79,23 @@ impl Sample {
             .collect()
     }
 
+    /// Polarity of the QAs about context entry `concept`: positive when it is in the query.
+    pub fn polarity(&self, concept: usize) -> Polarity {
+        if self.gold.contains(&concept) {
+            Polarity::Positive
+        } else {
+            Polarity::Negative
+        }
+    }
+
+    /// Every QA with its concept index and polarity, in context order.
+    pub fn qas_with_polarity(&self) -> impl Iterator<Item = (usize, &Qa, Polarity)> {
+        self.qas
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, qas)| qas.iter().map(move |q| (i, q, self.polarity(i))))
+    }
+
     /// Number of concepts present in the query.
     pub fn num_present(&self) -> usize {
         self.gold.len()
@@ -113,5 +130,15 @@ mod tests {
         assert_eq!(pos, ["c0", "a0"]);
         let neg: Vec<&str> = s.neg_qas().iter().map(|q| q.id.as_str()).collect();
         assert_eq!(neg, ["b0", "b1"]);
+        let pol: Vec<(usize, Polarity)> = s.qas_with_polarity().map(|(i, _, p)| (i, p)).collect();
+        assert_eq!(
+            pol,
+            [
+                (0, Polarity::Positive),
+                (1, Polarity::Negative),
+                (1, Polarity::Negative),
+                (2, Polarity::Positive)
+            ]
+        );
     }
 }

@@ -8,9 +8,23 @@ fn ptb_matches_stanford_jar_on_fixture_corpus() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ptb_jar.json");
     let fx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
-    let input: Vec<&str> = fx["input"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let expected: Vec<&str> = fx["output"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(input.len() >= 2000, "fixture corpus too small: {}", input.len());
+    let input: Vec<&str> = fx["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = fx["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        input.len() >= 2000,
+        "fixture corpus too small: {}",
+        input.len()
+    );
     let got = PtbTokenizer::global().tokenize_lines(&input.join("\n"));
     assert_eq!(got.len(), expected.len(), "line count differs");
     let mut bad = 0;
@@ -22,5 +36,10 @@ fn ptb_matches_stanford_jar_on_fixture_corpus() {
             }
         }
     }
-    assert_eq!(bad, 0, "{bad} of {} lines differ from the jar", expected.len());
+    assert_eq!(
+        bad,
+        0,
+        "{bad} of {} lines differ from the jar",
+        expected.len()
+    );
 }

@@ -14,6 +14,7 @@ pub mod position_ids;
 pub mod processor;
 pub mod score;
 pub mod text;
+pub mod vision;
 
 /// The burn version this crate is built on, for callers that name backends.
 pub use burn;

@@ -41,7 +41,6 @@ pub fn score_continuations<B: Backend>(
     let b = prompts.len();
     let p_max = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let l = continuations.iter().map(Vec::len).max().unwrap_or(0);
-    let t = p_max + l;
     let mut ids = Vec::with_capacity(b);
     let mut valid = Vec::with_capacity(b);
     let mut targets = Vec::with_capacity(b * l);
@@ -70,6 +69,5 @@ pub fn score_continuations<B: Backend>(
     let idx = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [b, l, 1]), device);
     let mask = Tensor::<B, 2>::from_data(TensorData::new(mask, [b, l]), (device, DType::F32));
     let logprobs = logp.gather(2, idx).reshape([b, l]) * mask.clone();
-    let _ = t;
     Ok(Scores { logprobs, mask })
 }

@@ -269,7 +269,11 @@ pub fn score_captions(
     let n = corpus.ids.len();
     let mut report = CaptionReport {
         corpus: Vec::new(),
-        per_image: corpus.ids.iter().map(|id| (id.clone(), Vec::new())).collect(),
+        per_image: corpus
+            .ids
+            .iter()
+            .map(|id| (id.clone(), Vec::new()))
+            .collect(),
     };
     let push = |name: &str, total: f64, per: &[f64], report: &mut CaptionReport| {
         report.corpus.push((name.to_string(), total));

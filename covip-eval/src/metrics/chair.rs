@@ -15,11 +15,34 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 const SYNONYMS: &str = include_str!("chair_synonyms.txt");
 
 const DOUBLE_WORDS: &[&str] = &[
-    "motor bike", "motor cycle", "air plane", "traffic light", "street light", "traffic signal",
-    "stop light", "fire hydrant", "stop sign", "parking meter", "suit case", "sports ball",
-    "baseball bat", "baseball glove", "tennis racket", "wine glass", "hot dog", "cell phone",
-    "mobile phone", "teddy bear", "hair drier", "potted plant", "bow tie", "laptop computer",
-    "stove top oven", "hot dog", "teddy bear", "home plate",
+    "motor bike",
+    "motor cycle",
+    "air plane",
+    "traffic light",
+    "street light",
+    "traffic signal",
+    "stop light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "suit case",
+    "sports ball",
+    "baseball bat",
+    "baseball glove",
+    "tennis racket",
+    "wine glass",
+    "hot dog",
+    "cell phone",
+    "mobile phone",
+    "teddy bear",
+    "hair drier",
+    "potted plant",
+    "bow tie",
+    "laptop computer",
+    "stove top oven",
+    "hot dog",
+    "teddy bear",
+    "home plate",
 ];
 const ANIMAL_WORDS: &[&str] = &[
     "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe",
@@ -29,12 +52,29 @@ const VEHICLE_WORDS: &[&str] = &["jet", "train"];
 
 /// Irregular plurals of words that can reach the synonym vocabulary.
 const IRREGULAR: &[(&str, &str)] = &[
-    ("men", "man"), ("women", "woman"), ("gentlemen", "gentleman"), ("policemen", "policeman"),
-    ("servicemen", "serviceman"), ("grandchildren", "grandchild"), ("mice", "mouse"),
-    ("geese", "goose"), ("knives", "knife"), ("pocketknives", "pocketknife"), ("wives", "wife"),
-    ("calves", "calf"), ("thieves", "thief"), ("shelves", "shelf"), ("leaves", "leaf"),
-    ("feet", "foot"), ("teeth", "tooth"), ("ladies", "lady"), ("puppies", "puppy"),
-    ("buses", "bus"), ("passersby", "passerby"), ("oxen", "oxen"), ("sheep", "sheep"),
+    ("men", "man"),
+    ("women", "woman"),
+    ("gentlemen", "gentleman"),
+    ("policemen", "policeman"),
+    ("servicemen", "serviceman"),
+    ("grandchildren", "grandchild"),
+    ("mice", "mouse"),
+    ("geese", "goose"),
+    ("knives", "knife"),
+    ("pocketknives", "pocketknife"),
+    ("wives", "wife"),
+    ("calves", "calf"),
+    ("thieves", "thief"),
+    ("shelves", "shelf"),
+    ("leaves", "leaf"),
+    ("feet", "foot"),
+    ("teeth", "tooth"),
+    ("ladies", "lady"),
+    ("puppies", "puppy"),
+    ("buses", "bus"),
+    ("passersby", "passerby"),
+    ("oxen", "oxen"),
+    ("sheep", "sheep"),
     ("cattle", "cattle"),
 ];
 
@@ -129,7 +169,12 @@ impl Chair {
                 return w[..n - 2].to_string();
             }
         }
-        if n > 2 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
+        if n > 2
+            && w.ends_with('s')
+            && !w.ends_with("ss")
+            && !w.ends_with("us")
+            && !w.ends_with("is")
+        {
             return w[..n - 1].to_string();
         }
         w.to_string()
@@ -169,7 +214,10 @@ impl Chair {
 
     /// Ground-truth categories from object names (COCO category names or any synonym, or
     /// free text whose mentions are taken). Unknown names are ignored.
-    pub fn categories_of<'a>(&self, objects: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    pub fn categories_of<'a>(
+        &self,
+        objects: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for o in objects {
             match self.inverse.get(o) {
@@ -243,11 +291,20 @@ mod tests {
     #[test]
     fn chair_s_and_chair_i() {
         let c = Chair::new();
-        let caps = vec!["a dog and a cat on a couch".to_string(), "a man".to_string()];
-        let gt = vec![c.categories_of(["dog", "couch"]), c.categories_of(["person"])];
+        let caps = vec![
+            "a dog and a cat on a couch".to_string(),
+            "a man".to_string(),
+        ];
+        let gt = vec![
+            c.categories_of(["dog", "couch"]),
+            c.categories_of(["person"]),
+        ];
         let s = c.score(&caps, &gt);
         assert_eq!(s.chair_s, 0.5);
         assert!((s.chair_i - 1.0 / 4.0).abs() < 1e-12);
-        assert_eq!(s.per_caption[0].hallucinated, vec![("cat".to_string(), "cat".to_string())]);
+        assert_eq!(
+            s.per_caption[0].hallucinated,
+            vec![("cat".to_string(), "cat".to_string())]
+        );
     }
 }

@@ -46,6 +46,7 @@ fn counts2vec(c: &Counts, df: &FxMap<Gram, f64>, ref_len: f64) -> Vecs {
 fn sim(h: &Vecs, r: &Vecs) -> [f64; N] {
     let delta = h.length - r.length;
     let mut val = [0.0; N];
+    #[allow(clippy::needless_range_loop)] // mirrors the reference loop over n
     for n in 0..N {
         for &(g, wh) in &h.vec[n] {
             let wr = r.map[n].get(&g).copied().unwrap_or(0.0);

@@ -78,7 +78,11 @@ pub fn parse_rating(judge_output: &str) -> Option<u8> {
     let found: Vec<u8> = (0u8..=6)
         .filter(|s| lower.contains(&format!("rating: {s}")))
         .collect();
-    if found.len() == 1 { Some(found[0]) } else { None }
+    if found.len() == 1 {
+        Some(found[0])
+    } else {
+        None
+    }
 }
 
 /// MMHal-Bench scores.
@@ -102,7 +106,11 @@ pub struct MmhalScores {
 /// # Panics
 /// If the slices differ in length or are empty.
 pub fn mmhal_scores(records: &[MmhalRecord], judge_outputs: &[String]) -> MmhalScores {
-    assert_eq!(records.len(), judge_outputs.len(), "one judge output per record");
+    assert_eq!(
+        records.len(),
+        judge_outputs.len(),
+        "one judge output per record"
+    );
     assert!(!records.is_empty(), "no records");
     let mut ratings = Vec::with_capacity(records.len());
     let mut unparsed = Vec::new();
@@ -158,7 +166,9 @@ mod tests {
             model_answer: "m".into(),
         };
         let recs = vec![rec("counting"), rec("counting"), rec("")];
-        let outs: Vec<String> = ["Rating: 6", "Rating: 1", "garbage"].map(String::from).to_vec();
+        let outs: Vec<String> = ["Rating: 6", "Rating: 1", "garbage"]
+            .map(String::from)
+            .to_vec();
         let s = mmhal_scores(&recs, &outs);
         assert_eq!(s.ratings, vec![6, 1, 0]);
         assert_eq!(s.unparsed, vec![2]);

@@ -10,7 +10,9 @@ pub fn parse_yes_no(answer: &str) -> bool {
         None => answer,
     };
     let text = first.replace(',', "");
-    !text.split(' ').any(|w| w == "No" || w == "not" || w == "no")
+    !text
+        .split(' ')
+        .any(|w| w == "No" || w == "not" || w == "no")
 }
 
 /// POPE scores.

@@ -148,13 +148,10 @@ fn rules() -> Vec<Rule> {
         r"\u0E30-\u0E3A\u0E47-\u0E4E\u0EB1-\u0EBC\u0EC8-\u0ECD]"
     ));
     let letter = format!("(?:{letter_cls}|{splet}|{letter_extra})");
-    let word = format!(
-        "{letter}(?:{letter}|{digit})*(?:[.!?]{letter}(?:{letter}|{digit})*)*"
-    );
+    let word = format!("{letter}(?:{letter}|{digit})*(?:[.!?]{letter}(?:{letter}|{digit})*)*");
     let filename_ext = "(?i:bat|bmp|c|class|cgi|cpp|dll|doc|docx|exe|gif|gz|h|htm|html|jar|java|jpeg|jpg|mov|mp3|pdf|php|pl|png|ppt|ps|py|sql|tar|txt|wav|x|xml|zip)";
-    let filename = format!(
-        r"(?:{letter}|{digit})+(?:[.](?:{letter}|{digit})+)*(?:[.]{filename_ext})"
-    );
+    let filename =
+        format!(r"(?:{letter}|{digit})+(?:[.](?:{letter}|{digit})+)*(?:[.]{filename_ext})");
     let apos = u(r"(?:['\u0092\u2019]|(?i:&apos;))");
     let aposetc = u(&format!(r"(?:{apos}|[`\u0091\u2018\u201B])"));
     let hyphen = u(r"[\-_\u058A\u2010\u2011]");
@@ -190,8 +187,7 @@ fn rules() -> Vec<Rule> {
     ]
     .join("|");
     let apoword2 = format!("(?i:y){apos}");
-    let fullurl =
-        r#"(?i:https?)://[^ \t\n\f\r"<>|(){}]+[^ \t\n\f\r"<>|.!?(){},\-]"#.to_string();
+    let fullurl = r#"(?i:https?)://[^ \t\n\f\r"<>|(){}]+[^ \t\n\f\r"<>|.!?(){},\-]"#.to_string();
     let likelyurl = r#"(?:(?:(?i:www)\.(?:[^ \t\n\f\r"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})|(?:(?:[^ \t\n\f\r"`'<>|.!?(){}\x2C-\x5F$]+\.)+(?i:com|net|org|edu)))(?:/[^ \t\n\f\r"<>|()]+[^ \t\n\f\r"<>|.!?(){},\-])?"#.to_string();
     let email = u(
         r#"(?:(?i:&lt;)|<)?[a-zA-Z0-9][^ \t\n\f\r"<>|()\u00A0{}]*@(?:[^ \t\n\f\r"<>|(){}.\u00A0]+\.)*(?:[^ \t\n\f\r"<>|(){}.\u00A0]+)(?:(?i:&gt;)|>)?"#,
@@ -201,7 +197,8 @@ fn rules() -> Vec<Rule> {
     let abmonth = "(?i:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)";
     let abdays = "(?i:mon|tue|tues|wed|thu|thurs|fri)";
     let abstate = "(?i:ala|ariz)|A(?i:z)|A(?i:rk)|(?i:calif|colo|conn|ct|dak)|D(?i:el)|(?i:fla|ga)|I(?i:ll)|(?i:ind|kans?|ky)|L(?i:a)|M(?i:ass)|(?i:md|mich|minn)|M(?i:iss)|(?i:mo|mont|neb|nev|okla)|O(?i:re)|P(?i:a)|(?i:penn|tenn)|T(?i:ex)|(?i:va|vt)|W(?i:ash)|(?i:wisc?|wyo)";
-    let abcomp = "(?i:inc|cos?|corp)|(?i:pp?t)[ye](?i:s)?|(?i:ltd|plc|rt|bancorp|bhd|assn|univ|intl|sys)";
+    let abcomp =
+        "(?i:inc|cos?|corp)|(?i:pp?t)[ye](?i:s)?|(?i:ltd|plc|rt|bancorp|bhd|assn|univ|intl|sys)";
     let abnum = "(?i:tel|est|ext|sq)";
     let abptit = r"(?i:jr|sr|bros|(?:ed|ph)\.d|blvd|rd|esq)";
     let abbrev1 = format!(
@@ -544,11 +541,20 @@ impl Default for PtbTokenizer {
 
 /// The longest prefix of `text[pos..end]` matching the rule body with the rest matching its
 /// trailing context.
-fn split_point(text: &str, pos: usize, end: usize, main: &regex::Regex, look: &regex::Regex) -> usize {
+fn split_point(
+    text: &str,
+    pos: usize,
+    end: usize,
+    main: &regex::Regex,
+    look: &regex::Regex,
+) -> usize {
     let s = &text[pos..end];
     let mut cut = s.len();
     loop {
-        if s.is_char_boundary(cut) && cut > 0 && main.is_match(&s[..cut]) && look.is_match(&s[cut..])
+        if s.is_char_boundary(cut)
+            && cut > 0
+            && main.is_match(&s[..cut])
+            && look.is_match(&s[cut..])
         {
             return pos + cut;
         }
@@ -630,13 +636,25 @@ fn java_lowercase(s: &str) -> String {
     }
     let chars: Vec<char> = s.chars().collect();
     let in_word = |c: char| c.is_alphanumeric() || is_mark(c);
-    let cased = |c: char| c.is_lowercase() || c.is_uppercase() || c != c.to_lowercase().next().unwrap_or(c);
+    let cased =
+        |c: char| c.is_lowercase() || c.is_uppercase() || c != c.to_lowercase().next().unwrap_or(c);
     let mut out = String::with_capacity(s.len());
     for (i, &c) in chars.iter().enumerate() {
         if c == '\u{03A3}' {
-            let before = chars[..i].iter().rev().take_while(|&&p| in_word(p)).any(|&p| cased(p));
-            let after = chars[i + 1..].iter().take_while(|&&n| in_word(n)).any(|&n| cased(n));
-            out.push(if before && !after { '\u{03C2}' } else { '\u{03C3}' });
+            let before = chars[..i]
+                .iter()
+                .rev()
+                .take_while(|&&p| in_word(p))
+                .any(|&p| cased(p));
+            let after = chars[i + 1..]
+                .iter()
+                .take_while(|&&n| in_word(n))
+                .any(|&n| cased(n));
+            out.push(if before && !after {
+                '\u{03C2}'
+            } else {
+                '\u{03C3}'
+            });
         } else {
             out.extend(c.to_lowercase());
         }
@@ -707,7 +725,10 @@ mod tests {
 
     #[test]
     fn basic_quirks() {
-        assert_eq!(tok("A man's dog doesn't like it."), "a man 's dog does n't like it .");
+        assert_eq!(
+            tok("A man's dog doesn't like it."),
+            "a man 's dog does n't like it ."
+        );
         assert_eq!(tok("(with brackets)"), "-lrb- with brackets -rrb-");
         assert_eq!(tok("I can't go"), "i ca n't go");
         assert_eq!(tok("gonna"), "gon na");
@@ -727,7 +748,10 @@ mod tests {
         ];
         assert_eq!(
             tokenize_corpus(&caps),
-            vec![vec!["a dog".to_string(), "two cats".to_string()], vec![String::new()]]
+            vec![
+                vec!["a dog".to_string(), "two cats".to_string()],
+                vec![String::new()]
+            ]
         );
     }
 }

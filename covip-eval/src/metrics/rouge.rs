@@ -36,7 +36,7 @@ pub fn rouge_l_one(cand: &str, refs: &[String]) -> f64 {
         rec_max = rec_max.max(l / t.len() as f64);
     }
     let b2 = BETA * BETA;
-    if prec_max != 0.0 && rec_max != 0.0 && refs.len() > 0 {
+    if prec_max != 0.0 && rec_max != 0.0 && !refs.is_empty() {
         ((1.0 + b2) * prec_max * rec_max) / (rec_max + b2 * prec_max)
     } else {
         0.0

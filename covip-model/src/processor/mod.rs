@@ -1,5 +1,6 @@
 //! Turning messages into token ids: chat template, image placeholders, tokenizer.
 pub mod chat;
+pub mod image;
 pub mod tokenizer;
 
 use std::path::Path;

@@ -25,14 +25,13 @@ impl<B: Backend> RmsNorm<B> {
         let var = xf.clone().square().mean_dim(D - 1);
         let normed = xf * (var + self.eps).sqrt().recip();
         let w = self.weight.val();
-        let wdt = w.dtype();
         let dims = {
             let mut d = [1usize; D];
             d[D - 1] = w.dims()[0];
             d
         };
         // transformers: `weight * hidden.to(input_dtype)`, in the weight's dtype.
-        to_dtype(normed, dtype) * w.reshape(dims).cast(wdt)
+        to_dtype(normed, dtype) * w.reshape(dims)
     }
 }
 

@@ -2,10 +2,10 @@
 //!
 //! The file is append-only JSONL, one `{"judge", "prompt", "answer"}` object per line, written
 //! and flushed after each batch; opening it loads every line. A torn last line (a crash in the
-//! middle of a write) is ignored with a warning; any other malformed line is an error naming it.
+//! middle of a write) is cut off with a warning; any other malformed line is an error naming it.
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,33 +67,48 @@ impl<J: Judge> CachedJudge<J> {
             message,
         };
         let mut map = HashMap::new();
+        // Length of the file up to the end of its last complete line.
+        let mut good_len = 0u64;
+        let mut torn = false;
         if path.exists() {
-            let f = File::open(path).map_err(|e| err(e.to_string()))?;
-            let mut reader = BufReader::new(f);
-            let mut line = String::new();
-            let mut no = 0usize;
-            loop {
-                line.clear();
-                let n = reader
-                    .read_line(&mut line)
-                    .map_err(|e| err(format!("line {}: {e}", no + 1)))?;
-                if n == 0 {
-                    break;
-                }
-                no += 1;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(e) => {
-                        map.insert((e.judge, e.prompt), e.answer);
+            let text = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+            let mut offset = 0usize;
+            for (i, raw) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+                let no = i + 1;
+                offset += raw.len();
+                let complete = raw.ends_with(b"\n");
+                let parsed = std::str::from_utf8(raw)
+                    .map_err(|e| e.to_string())
+                    .and_then(|line| {
+                        if line.trim().is_empty() {
+                            Ok(None)
+                        } else {
+                            serde_json::from_str::<Entry>(line)
+                                .map(Some)
+                                .map_err(|e| e.to_string())
+                        }
+                    });
+                match parsed {
+                    Ok(entry) => {
+                        if let Some(e) = entry {
+                            map.insert((e.judge, e.prompt), e.answer);
+                        }
+                        if complete {
+                            good_len = offset as u64;
+                        }
                     }
-                    Err(e) if !line.ends_with('\n') => {
+                    Err(e) if !complete => {
                         tracing::warn!(path = %path.display(), line = no, error = %e,
-                            "ignoring a torn last line in the judge cache");
+                            "dropping a torn last line from the judge cache");
+                        torn = true;
                     }
                     Err(e) => return Err(err(format!("line {no}: {e}"))),
                 }
+            }
+            if !torn && offset as u64 != good_len {
+                // A complete entry without its final newline.
+                good_len = offset as u64;
+                torn = true;
             }
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -104,10 +119,11 @@ impl<J: Judge> CachedJudge<J> {
             .append(true)
             .open(path)
             .map_err(|e| err(e.to_string()))?;
-        // Start a fresh line after a torn one so the next entry parses.
-        if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) > 0 {
-            let tail = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-            if tail.last() != Some(&b'\n') {
+        if torn {
+            // Drop a torn tail, or end a complete last entry with its newline.
+            file.set_len(good_len).map_err(|e| err(e.to_string()))?;
+            let len = std::fs::metadata(path).map_err(|e| err(e.to_string()))?.len();
+            if len > 0 && std::fs::read(path).map_err(|e| err(e.to_string()))?.last() != Some(&b'\n') {
                 file.write_all(b"\n").map_err(|e| err(e.to_string()))?;
             }
         }

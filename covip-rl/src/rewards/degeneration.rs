@@ -150,6 +150,13 @@ impl DegenerationFilter {
         self
     }
 
+    /// Applies the length limit with the Hugging Face tokenizer in `path` (`tokenizer.json`).
+    pub fn with_tokenizer_file(self, path: &std::path::Path) -> Result<Self, TokenCountError> {
+        let tok = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| TokenCountError(format!("loading tokenizer {}: {e}", path.display())))?;
+        Ok(self.with_token_counter(Arc::new(tok)))
+    }
+
     pub fn config(&self) -> &DegenerationConfig {
         &self.config
     }

@@ -1,4 +1,7 @@
 //! One module per subcommand.
 pub mod data;
+pub mod degeneration;
 pub mod generate;
 pub mod logits;
+pub mod metrics;
+pub mod reward;

@@ -1,0 +1,209 @@
+//! Runs the same caption file through the Python reference (`scripts/reward_reference.py`) and
+//! covip-rl in one run, checks that they agree record by record, and prints the throughput of
+//! each and the ratio (one core each: the Rust side is single-threaded).
+//!
+//! ```text
+//! cargo run --release -p covip-bench --bin reward_compare -- [--n 400] [--share 0.25]
+//!     [--seed 7] [--repeat 3] [--python python3] [--script scripts/reward_reference.py]
+//! ```
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use covip_data::Qa;
+use covip_rl::{DegenerationFilter, RetrievalConfig, caption_reward};
+use serde_json::{Value, json};
+
+#[path = "../reward_corpus.rs"]
+mod reward_corpus;
+
+struct Opts {
+    n: usize,
+    share: f64,
+    seed: u64,
+    repeat: usize,
+    python: String,
+    script: PathBuf,
+}
+
+fn opts() -> Result<Opts, String> {
+    let mut o = Opts {
+        n: 400,
+        share: 0.25,
+        seed: 7,
+        repeat: 3,
+        python: "python3".into(),
+        script: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/reward_reference.py")),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--n" => o.n = val()?.parse().map_err(|e| format!("--n: {e}"))?,
+            "--share" => o.share = val()?.parse().map_err(|e| format!("--share: {e}"))?,
+            "--seed" => o.seed = val()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--repeat" => o.repeat = val()?.parse().map_err(|e| format!("--repeat: {e}"))?,
+            "--python" => o.python = val()?,
+            "--script" => o.script = PathBuf::from(val()?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(o)
+}
+
+struct Rec {
+    caption: String,
+    pos: Vec<Qa>,
+    neg: Vec<Qa>,
+    judge_pos: Vec<String>,
+    judge_neg: Vec<String>,
+}
+
+fn python(o: &Opts, input: &PathBuf, mode: &str, output: &PathBuf) -> Result<(f64, Vec<Value>), String> {
+    let out = Command::new(&o.python)
+        .arg(&o.script)
+        .args(["--input", input.to_str().unwrap(), "--mode", mode])
+        .args(["--output", output.to_str().unwrap()])
+        .args(["--repeat", &o.repeat.to_string()])
+        .output()
+        .map_err(|e| format!("running {}: {e}", o.python))?;
+    if !out.status.success() {
+        return Err(format!("python failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let summary: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("python summary: {e}"))?;
+    let results = std::fs::read_to_string(output)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Ok((summary["captions_per_s"].as_f64().unwrap(), results))
+}
+
+fn close(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9,
+        _ => a == b,
+    }
+}
+
+fn main() -> ExitCode {
+    let o = match opts() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let records = reward_corpus::records(o.n, o.share, o.seed);
+    let dir = std::env::temp_dir().join(format!("covip-reward-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("captions.jsonl");
+    let text: String = records.iter().map(|r| r.to_string() + "\n").collect();
+    std::fs::write(&input, text).unwrap();
+    let recs: Vec<Rec> = records
+        .iter()
+        .map(|v| Rec {
+            caption: v["completion"].as_str().unwrap().to_string(),
+            pos: serde_json::from_value::<Vec<Vec<Qa>>>(v["pos_qas"].clone())
+                .unwrap()
+                .into_iter()
+                .flatten()
+                .collect(),
+            neg: serde_json::from_value(v["neg_qas"].clone()).unwrap(),
+            judge_pos: serde_json::from_value(v["judge_pos"].clone()).unwrap(),
+            judge_neg: serde_json::from_value(v["judge_neg"].clone()).unwrap(),
+        })
+        .collect();
+    let words: usize = recs.iter().map(|r| r.caption.split_whitespace().count()).sum();
+    let filter = DegenerationFilter::default();
+    let cfg = RetrievalConfig::default();
+    println!(
+        "{} captions, {:.0} words on average, {} degenerate; {} timed passes each",
+        recs.len(),
+        words as f64 / recs.len() as f64,
+        recs.iter().filter(|r| filter.is_degenerate(&r.caption).unwrap()).count(),
+        o.repeat
+    );
+    println!("{:<10} {:>16} {:>16} {:>8}  agree", "mode", "python capt/s", "rust capt/s", "ratio");
+    let mut all_agree = true;
+    for mode in ["verdict", "report", "caption"] {
+        let (py_rate, py) = match python(&o, &input, mode, &dir.join(format!("{mode}.jsonl"))) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let run_once = || -> Vec<Value> {
+            recs.iter()
+                .map(|r| match mode {
+                    "verdict" => json!({"degenerate": filter.is_degenerate(&r.caption).unwrap()}),
+                    "report" => {
+                        let rep = filter.report(&r.caption).unwrap();
+                        json!({"sentence_ratio": rep.sentence_ratio, "ngram_ratio": rep.ngram_ratio,
+                               "chunk_ratios": {"10": rep.chunk_ratio(10), "20": rep.chunk_ratio(20), "30": rep.chunk_ratio(30)}})
+                    }
+                    _ => {
+                        let c = caption_reward(&filter, &r.caption, &r.pos, Some(&r.judge_pos[..]),
+                                               &r.neg, Some(&r.judge_neg[..]), &cfg).unwrap();
+                        json!({"reward": c.reward, "degenerate": c.degenerate,
+                               "sigma_pos": c.retrieval.map(|s| s.sigma_pos),
+                               "sigma_neg": c.retrieval.map(|s| s.sigma_neg)})
+                    }
+                })
+                .collect()
+        };
+        let rust = run_once();
+        // Time the computation alone (building the JSON for comparison is not timed).
+        let start = Instant::now();
+        for _ in 0..o.repeat {
+            for r in &recs {
+                match mode {
+                    "verdict" => {
+                        std::hint::black_box(filter.is_degenerate(std::hint::black_box(&r.caption)).unwrap());
+                    }
+                    "report" => {
+                        std::hint::black_box(filter.report(std::hint::black_box(&r.caption)).unwrap());
+                    }
+                    _ => {
+                        std::hint::black_box(
+                            caption_reward(&filter, std::hint::black_box(&r.caption), &r.pos,
+                                           Some(&r.judge_pos[..]), &r.neg, Some(&r.judge_neg[..]), &cfg)
+                                .unwrap(),
+                        );
+                    }
+                }
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let rust_rate = (recs.len() * o.repeat) as f64 / secs;
+        let mut mismatches = 0;
+        for (i, (a, b)) in rust.iter().zip(&py).enumerate() {
+            let same = match (a, b) {
+                (Value::Object(x), Value::Object(y)) => x.iter().all(|(k, v)| match (v, y.get(k)) {
+                    (Value::Object(inner), Some(Value::Object(other))) => {
+                        inner.iter().all(|(k2, v2)| other.get(k2).is_some_and(|w| close(v2, w)))
+                    }
+                    (v, Some(w)) => close(v, w),
+                    _ => false,
+                }),
+                _ => false,
+            };
+            if !same {
+                mismatches += 1;
+                if mismatches <= 3 {
+                    eprintln!("{mode} record {i}: rust {a} vs python {b}");
+                }
+            }
+        }
+        let agree = mismatches == 0 && rust.len() == py.len();
+        all_agree &= agree;
+        println!(
+            "{mode:<10} {py_rate:>16.0} {rust_rate:>16.0} {:>7.1}x  {}",
+            rust_rate / py_rate,
+            if agree { "yes".to_string() } else { format!("NO ({mismatches} differ)") }
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if all_agree { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,140 @@
+//! `covip metrics ...` end to end: caption scores equal pycocoevalcap's (fixtures from
+//! `scripts/metrics_coco_fixture.py`), POPE/CHAIR/MMHal print their JSON, bad input fails clearly.
+use std::path::PathBuf;
+use std::process::Command;
+
+fn fx(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../covip-eval/tests/fixtures")
+        .join(name)
+}
+
+fn covip(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_covip"))
+        .args(args)
+        .output()
+        .expect("run covip");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn caption_matches_pycocoevalcap_fixture() {
+    let exp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx("coco_scores.json")).unwrap()).unwrap();
+    let (refs, cands) = (fx("coco_refs.json"), fx("coco_cands.json"));
+    for (mode, extra) in [("tokenized", None), ("raw", Some("--no-tokenize"))] {
+        let mut args = vec![
+            "metrics",
+            "caption",
+            "--refs",
+            refs.to_str().unwrap(),
+            "--cands",
+            cands.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (ok, out, err) = covip(&args);
+        assert!(ok, "{err}");
+        let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for k in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
+            let (g, e) = (
+                got[k].as_f64().unwrap(),
+                exp[mode]["corpus"][k].as_f64().unwrap(),
+            );
+            assert!((g - e).abs() <= 1e-9, "{mode} {k}: {g} vs {e}");
+            let (id, per) = exp[mode]["per_image"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap();
+            let g = got["per_image"][id][k].as_f64().unwrap();
+            assert!(
+                (g - per[k].as_f64().unwrap()).abs() <= 1e-9,
+                "{mode} {id} {k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn caption_bad_input_names_file_and_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("refs.json");
+    let cands = dir.path().join("cands.json");
+    std::fs::write(&refs, r#"{"1": ["a dog"], "2": "not a list"}"#).unwrap();
+    std::fs::write(&cands, r#"{"1": "a dog", "2": "a cat"}"#).unwrap();
+    let (ok, _, err) = covip(&[
+        "metrics",
+        "caption",
+        "--refs",
+        refs.to_str().unwrap(),
+        "--cands",
+        cands.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("refs.json") && err.contains("\"2\""), "{err}");
+    let (ok, _, err) = covip(&[
+        "metrics",
+        "caption",
+        "--refs",
+        refs.to_str().unwrap(),
+        "--cands",
+        cands.to_str().unwrap(),
+        "--metrics",
+        "meteor",
+    ]);
+    assert!(!ok && err.contains("METEOR"), "{err}");
+}
+
+#[test]
+fn pope_chair_mmhal_print_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str, s: &str| {
+        let f = dir.path().join(n);
+        std::fs::write(&f, s).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let ans = p(
+        "a.jsonl",
+        "{\"question_id\":1,\"text\":\"Yes, there is.\"}\n{\"question_id\":2,\"text\":\"No.\"}\n",
+    );
+    let lab = p(
+        "l.jsonl",
+        "{\"question_id\":1,\"label\":\"yes\"}\n{\"question_id\":2,\"label\":\"yes\"}\n",
+    );
+    let (ok, out, err) = covip(&["metrics", "pope", "--answers", &ans, "--labels", &lab]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["accuracy"], 0.5);
+    assert_eq!(v["FN"], 1);
+
+    let caps = p("c.json", r#"{"7": "A dog and a cat on a sofa."}"#);
+    let gt = p("g.json", r#"{"7": ["dog", "couch"]}"#);
+    let (ok, out, err) = covip(&["metrics", "chair", "--captions", &caps, "--gt", &gt]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["CHAIRs"], 1.0);
+    assert!((v["CHAIRi"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+
+    let recs = p(
+        "r.json",
+        r#"[{"question_type":"counting","image_content":["Cat"],"question":"How many?","gt_answer":"Two.","model_answer":"One."}]"#,
+    );
+    let outs = p("o.json", r#"["It is wrong. Rating: 1"]"#);
+    let (ok, out, err) = covip(&[
+        "metrics",
+        "mmhal",
+        "--responses",
+        &recs,
+        "--judge-outputs",
+        &outs,
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["hallucination_rate"], 1.0);
+    assert_eq!(v["per_type"]["counting"], 1.0);
+}
