@@ -15,7 +15,8 @@ It writes, under --out:
   tower.safetensors          vision-tower outputs of the tiny checkpoint (../tiny-qwen3-vl) for one
                              image and for three images (inputs: the processor cases listed under
                              `tower_runs` in processor.json): `<run>.grid_thw`,
-                             `<run>.embeds` [tokens, out_hidden], `<run>.deepstack.<k>` [tokens, out_hidden]
+                             `<run>.embeds` [tokens, out_hidden], `<run>.deepstack.<k>` [tokens, out_hidden];
+                             run `bf16`: the three images through ../tiny-qwen3-vl-bf16-tied in bf16
 
 The references come from transformers' slow, Pillow-based `Qwen2VLImageProcessorPil` (bicubic via
 `PIL.Image.resize`), fed images opened with `Image.open(path).convert("RGB")` as the CoViP image
@@ -94,6 +95,23 @@ def make_images(d):
     # Greyscale JPEG, wide, shrunk.
     Image.fromarray(pattern(70, 260, 8)[:, :, 1], "L").save(os.path.join(d, "gray_70x260.jpg"), quality=85)
     out["gray_70x260.jpg"] = "L"
+    # JPEG variants: 4:4:4, 4:2:2 with restart markers, a 3-pixel-wide 4:2:0 (plain chroma
+    # replication in libjpeg-turbo), progressive colour (successive approximation) and grey.
+    Image.fromarray(pattern(97, 61, 10), "RGB").save(
+        os.path.join(d, "rgb_97x61_444.jpg"), quality=95, subsampling=0)
+    out["rgb_97x61_444.jpg"] = "RGB"
+    Image.fromarray(pattern(61, 97, 11), "RGB").save(
+        os.path.join(d, "rgb_61x97_422.jpg"), quality=80, subsampling=1, restart_marker_blocks=3)
+    out["rgb_61x97_422.jpg"] = "RGB"
+    Image.fromarray(pattern(40, 3, 12), "RGB").save(
+        os.path.join(d, "rgb_40x3_420.jpg"), quality=90, subsampling=2)
+    out["rgb_40x3_420.jpg"] = "RGB"
+    Image.fromarray(pattern(53, 75, 13), "RGB").save(
+        os.path.join(d, "rgb_53x75_prog.jpg"), quality=85, progressive=True)
+    out["rgb_53x75_prog.jpg"] = "RGB"
+    Image.fromarray(pattern(33, 47, 14)[:, :, 2], "L").save(
+        os.path.join(d, "gray_33x47_prog.jpg"), quality=75, progressive=True)
+    out["gray_33x47_prog.jpg"] = "L"
     # Tiny image under the released bounds: upscaled a lot.
     Image.fromarray(pattern(20, 30, 9), "RGB").save(os.path.join(d, "rgb_20x30.png"))
     out["rgb_20x30.png"] = "RGB"
@@ -179,6 +197,30 @@ def main():
             tower[f"{run}.embeds"] = o.pooler_output.float().contiguous()
             for i, feat in enumerate(o.deepstack_features):
                 tower[f"{run}.deepstack.{i}"] = feat.float().contiguous()
+    # The bf16, sharded checkpoint: the tower run in bf16 by transformers, outputs stored in f32.
+    bf16_dir = os.path.join(os.path.dirname(args.checkpoint.rstrip("/")), "tiny-qwen3-vl-bf16-tied")
+    if os.path.isdir(bf16_dir):
+        bcfg = Qwen3VLConfig.from_pretrained(bf16_dir).vision_config
+        bcfg._attn_implementation = "eager"
+        bmodel = Qwen3VLVisionModel(bcfg)
+        index = json.load(open(os.path.join(bf16_dir, "model.safetensors.index.json")))["weight_map"]
+        bstate = {}
+        for shard in sorted(set(index.values())):
+            with safe_open(os.path.join(bf16_dir, shard), "pt") as f:
+                for k in f.keys():
+                    if k.startswith("model.visual."):
+                        bstate[k[len("model.visual."):]] = f.get_tensor(k)
+        bmodel = bmodel.to(torch.bfloat16).eval()
+        bmodel.load_state_dict(bstate, strict=True)
+        keys = runs["three"]
+        pv = torch.cat([tensors[f"pixel_values.{k}"] for k in keys])
+        grid = torch.cat([tensors[f"image_grid_thw.{k}"] for k in keys])
+        with torch.no_grad():
+            o = bmodel(pv, grid_thw=grid)
+        tower["bf16.grid_thw"] = grid.contiguous()
+        tower["bf16.embeds"] = o.pooler_output.float().contiguous()
+        for i, feat in enumerate(o.deepstack_features):
+            tower[f"bf16.deepstack.{i}"] = feat.float().contiguous()
     save_file(tower, os.path.join(out, "tower.safetensors"))
     with open(os.path.join(out, "processor.json"), "w") as f:
         json.dump({"cases": cases, "tower_runs": runs}, f, indent=2)

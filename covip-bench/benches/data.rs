@@ -10,7 +10,9 @@ use ndarray::Array2;
 fn bank(n: usize, dim: usize) -> ConceptBank {
     let mut state = 1u64;
     let embeddings = Array2::from_shape_fn((n, dim), |_| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     });
     let entries = (0..n)
@@ -25,7 +27,10 @@ fn bank(n: usize, dim: usize) -> ConceptBank {
             qas: Vec::new(),
         })
         .collect();
-    ConceptBank { entries, embeddings }
+    ConceptBank {
+        entries,
+        embeddings,
+    }
 }
 
 fn assembly(c: &mut Criterion) {
@@ -41,7 +46,17 @@ fn assembly(c: &mut Criterion) {
                 negatives_per_positive: 2,
                 seed,
             };
-            black_box(assemble(&b, "s", &[3, 50, 99, 150], ImageRef::path("q.png"), TaskKind::Caption, cfg).unwrap())
+            black_box(
+                assemble(
+                    &b,
+                    "s",
+                    &[3, 50, 99, 150],
+                    ImageRef::path("q.png"),
+                    TaskKind::Caption,
+                    cfg,
+                )
+                .unwrap(),
+            )
         })
     });
     g.finish();

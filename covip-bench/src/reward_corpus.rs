@@ -24,17 +24,69 @@ impl Lcg {
 }
 
 const COMMON: &[&str] = &[
-    "the", "a", "in", "on", "of", "and", "with", "is", "near", "at", "her", "his", "their",
-    "soft", "light", "afternoon", "kitchen", "window", "table", "smiles", "sits", "stands",
-    "looks", "warm", "quiet", "morning", "park", "bench", "dog", "cat", "mug", "sofa", "garden",
-    "again", "remember", "last", "time", "we", "talked", "about", "trip", "seems", "happy",
-    "wearing", "jacket", "blue", "red", "green", "beside", "behind", "holding", "photo",
+    "the",
+    "a",
+    "in",
+    "on",
+    "of",
+    "and",
+    "with",
+    "is",
+    "near",
+    "at",
+    "her",
+    "his",
+    "their",
+    "soft",
+    "light",
+    "afternoon",
+    "kitchen",
+    "window",
+    "table",
+    "smiles",
+    "sits",
+    "stands",
+    "looks",
+    "warm",
+    "quiet",
+    "morning",
+    "park",
+    "bench",
+    "dog",
+    "cat",
+    "mug",
+    "sofa",
+    "garden",
+    "again",
+    "remember",
+    "last",
+    "time",
+    "we",
+    "talked",
+    "about",
+    "trip",
+    "seems",
+    "happy",
+    "wearing",
+    "jacket",
+    "blue",
+    "red",
+    "green",
+    "beside",
+    "behind",
+    "holding",
+    "photo",
 ];
 const NAMES: &[&str] = &[
     "Pino", "Mina", "Jun", "Ara", "Coco", "Haru", "Seo-yeon", "Bori", "Luca", "Inès", "Dae-ho",
 ];
 const PLACES: &[&str] = &[
-    "Busan Station", "Jeju", "Seoul Forest", "Gwangalli Beach", "the Han River", "Incheon",
+    "Busan Station",
+    "Jeju",
+    "Seoul Forest",
+    "Gwangalli Beach",
+    "the Han River",
+    "Incheon",
 ];
 
 fn word(rng: &mut Lcg) -> String {
@@ -44,7 +96,9 @@ fn word(rng: &mut Lcg) -> String {
         2..=4 => {
             // Rare words: a large synthetic vocabulary.
             let len = 4 + rng.below(7);
-            (0..len).map(|_| (b'a' + rng.below(26) as u8) as char).collect()
+            (0..len)
+                .map(|_| (b'a' + rng.below(26) as u8) as char)
+                .collect()
         }
         _ => COMMON[rng.below(COMMON.len())].to_string(),
     }
@@ -86,7 +140,11 @@ fn caption(rng: &mut Lcg, target: usize, mode: usize) -> String {
         2 => {
             let chunk = sentence(rng) + " " + &sentence(rng);
             while n < target {
-                let s = if rng.chance(0.55) { chunk.clone() } else { sentence(rng) };
+                let s = if rng.chance(0.55) {
+                    chunk.clone()
+                } else {
+                    sentence(rng)
+                };
                 n += words_of(&s);
                 parts.push(s);
             }
@@ -104,11 +162,12 @@ fn caption(rng: &mut Lcg, target: usize, mode: usize) -> String {
 
 fn qa(rng: &mut Lcg, id: String) -> Value {
     let opts: Vec<String> = (0..3).map(|_| word(rng)).collect();
+    let correct = ["A", "B", "C"][rng.below(3)];
     json!({
         "id": id,
         "question": format!("Where did {} go {}?", NAMES[rng.below(NAMES.len())], word(rng)),
         "options": {"A": opts[0], "B": opts[1], "C": opts[2], "D": "The answer cannot be determined"},
-        "correct_answer": ["A", "B", "C"][rng.below(3)],
+        "correct_answer": correct,
     })
 }
 
@@ -133,11 +192,19 @@ pub fn records(n: usize, degenerate_share: f64, seed: u64) -> Vec<Value> {
     (0..n)
         .map(|i| {
             let target = 50 + rng.below(551);
-            let mode = if rng.chance(degenerate_share) { 1 + rng.below(2) } else { 0 };
+            let mode = if rng.chance(degenerate_share) {
+                1 + rng.below(2)
+            } else {
+                0
+            };
             let completion = caption(&mut rng, target, mode);
             let present = 1 + rng.below(4);
             let pos: Vec<Vec<Value>> = (0..present)
-                .map(|c| (0..3).map(|k| qa(&mut rng, format!("{i}-p{c}-{k}"))).collect())
+                .map(|c| {
+                    (0..3)
+                        .map(|k| qa(&mut rng, format!("{i}-p{c}-{k}")))
+                        .collect()
+                })
                 .collect();
             let neg: Vec<Value> = (0..present * 6)
                 .map(|k| qa(&mut rng, format!("{i}-n{k}")))

@@ -138,7 +138,12 @@ pub fn assemble(
     SeededRng::new(config.seed).shuffle(&mut order);
     let gold = positives
         .iter()
-        .map(|p| order.iter().position(|o| o == p).expect("positive is in the order"))
+        .map(|p| {
+            order
+                .iter()
+                .position(|o| o == p)
+                .expect("positive is in the order")
+        })
         .collect();
     let context = order
         .iter()
@@ -209,7 +214,10 @@ mod tests {
             let neg = nearest_negatives(&e, &positives, k).unwrap();
             assert_eq!(neg.len(), positives.len() * k, "trial {trial}");
             for (i, x) in neg.iter().enumerate() {
-                assert!(!positives.contains(x), "trial {trial}: negative {x} is a positive");
+                assert!(
+                    !positives.contains(x),
+                    "trial {trial}: negative {x} is a positive"
+                );
                 assert!(!neg[..i].contains(x), "trial {trial}: negative {x} repeats");
             }
         }
@@ -221,7 +229,10 @@ mod tests {
         let err = nearest_negatives(&e, &[1], 1).unwrap_err().to_string();
         assert!(err.contains("zero embedding"), "{err}");
         let err = nearest_negatives(&e, &[0, 2], 2).unwrap_err().to_string();
-        assert!(err.contains("only 0 candidates") || err.contains("only 1 candidates"), "{err}");
+        assert!(
+            err.contains("only 0 candidates") || err.contains("only 1 candidates"),
+            "{err}"
+        );
         let err = nearest_negatives(&e, &[5], 1).unwrap_err().to_string();
         assert!(err.contains("bank has 3"), "{err}");
     }

@@ -12,7 +12,9 @@ use crate::concept::{Concept, ConceptKind};
 use crate::diagnostics::{DiagnosticConfig, DiagnosticKind, Person, build_diagnostic_set};
 use crate::dialogue::Dialogue;
 use crate::error::DataError;
-use crate::formats::{TrainRecord, write_downstream_json, write_downstream_parquet, write_test_set, write_train};
+use crate::formats::{
+    TrainRecord, write_downstream_json, write_downstream_parquet, write_test_set, write_train,
+};
 use crate::image::ImageRef;
 use crate::qa::{Letter, Qa};
 use crate::rng::SeededRng;
@@ -40,24 +42,128 @@ const fn spec(
     date: &'static str,
     event: &'static str,
 ) -> ConceptSpec {
-    ConceptSpec { name, kind, main, accent, place, date, event }
+    ConceptSpec {
+        name,
+        kind,
+        main,
+        accent,
+        place,
+        date,
+        event,
+    }
 }
 
 use ConceptKind::{Human, Object, Pet};
 
 const CONCEPTS: &[ConceptSpec] = &[
-    spec("Mina", Human, [200, 60, 60], [40, 30, 20], "Busan Station", "March 3, 2024", "a surprise birthday lunch"),
-    spec("Oliver", Human, [60, 90, 200], [230, 200, 90], "the harbour market", "June 14, 2023", "a sailing lesson"),
-    spec("Priya", Human, [60, 170, 90], [20, 20, 20], "Lakeside Library", "October 9, 2024", "a poetry reading"),
-    spec("Tomas", Human, [220, 150, 40], [90, 50, 20], "the old tram depot", "January 21, 2024", "a photo walk"),
-    spec("Aiko", Human, [150, 70, 170], [30, 20, 40], "Cherry Hill Park", "April 2, 2023", "a picnic under the blossoms"),
-    spec("Biscuit", Pet, [200, 160, 100], [120, 80, 40], "the dog beach", "August 5, 2024", "his first swim"),
-    spec("Luna", Pet, [70, 70, 80], [240, 240, 240], "Grandma's farmhouse", "December 24, 2023", "a snowy Christmas Eve"),
-    spec("Pepper", Pet, [240, 240, 230], [30, 30, 30], "the vet clinic on Elm Street", "May 18, 2024", "her yearly check-up"),
-    spec("Mochi", Pet, [250, 200, 210], [200, 90, 120], "the rooftop garden", "September 1, 2023", "chasing butterflies"),
-    spec("Old Blue", Object, [40, 80, 160], [200, 200, 210], "the repair shop downtown", "February 11, 2024", "getting new tyres"),
-    spec("Sunny", Object, [250, 220, 40], [120, 90, 30], "the flea market", "July 7, 2023", "a lucky bargain"),
-    spec("Kettle Kate", Object, [180, 60, 30], [60, 60, 60], "the mountain cabin", "November 30, 2023", "a cold morning tea"),
+    spec(
+        "Mina",
+        Human,
+        [200, 60, 60],
+        [40, 30, 20],
+        "Busan Station",
+        "March 3, 2024",
+        "a surprise birthday lunch",
+    ),
+    spec(
+        "Oliver",
+        Human,
+        [60, 90, 200],
+        [230, 200, 90],
+        "the harbour market",
+        "June 14, 2023",
+        "a sailing lesson",
+    ),
+    spec(
+        "Priya",
+        Human,
+        [60, 170, 90],
+        [20, 20, 20],
+        "Lakeside Library",
+        "October 9, 2024",
+        "a poetry reading",
+    ),
+    spec(
+        "Tomas",
+        Human,
+        [220, 150, 40],
+        [90, 50, 20],
+        "the old tram depot",
+        "January 21, 2024",
+        "a photo walk",
+    ),
+    spec(
+        "Aiko",
+        Human,
+        [150, 70, 170],
+        [30, 20, 40],
+        "Cherry Hill Park",
+        "April 2, 2023",
+        "a picnic under the blossoms",
+    ),
+    spec(
+        "Biscuit",
+        Pet,
+        [200, 160, 100],
+        [120, 80, 40],
+        "the dog beach",
+        "August 5, 2024",
+        "his first swim",
+    ),
+    spec(
+        "Luna",
+        Pet,
+        [70, 70, 80],
+        [240, 240, 240],
+        "Grandma's farmhouse",
+        "December 24, 2023",
+        "a snowy Christmas Eve",
+    ),
+    spec(
+        "Pepper",
+        Pet,
+        [240, 240, 230],
+        [30, 30, 30],
+        "the vet clinic on Elm Street",
+        "May 18, 2024",
+        "her yearly check-up",
+    ),
+    spec(
+        "Mochi",
+        Pet,
+        [250, 200, 210],
+        [200, 90, 120],
+        "the rooftop garden",
+        "September 1, 2023",
+        "chasing butterflies",
+    ),
+    spec(
+        "Old Blue",
+        Object,
+        [40, 80, 160],
+        [200, 200, 210],
+        "the repair shop downtown",
+        "February 11, 2024",
+        "getting new tyres",
+    ),
+    spec(
+        "Sunny",
+        Object,
+        [250, 220, 40],
+        [120, 90, 30],
+        "the flea market",
+        "July 7, 2023",
+        "a lucky bargain",
+    ),
+    spec(
+        "Kettle Kate",
+        Object,
+        [180, 60, 30],
+        [60, 60, 60],
+        "the mountain cabin",
+        "November 30, 2023",
+        "a cold morning tea",
+    ),
 ];
 
 const SCENES: &[(&str, [u8; 3])] = &[
@@ -120,21 +226,63 @@ fn draw_concept(img: &mut RgbImage, s: &ConceptSpec, x: i32, y: i32, size: i32) 
     match s.kind {
         Human => {
             // Body, head, hair.
-            fill_rect(img, x + size * 3 / 10, y + size / 2, x + size * 7 / 10, y + size * 19 / 20, s.main);
-            fill_ellipse(img, xf + f(0.5), yf + f(0.33), f(0.17), f(0.19), [235, 195, 160]);
-            fill_rect(img, x + size * 33 / 100, y + size * 12 / 100, x + size * 67 / 100, y + size * 22 / 100, s.accent);
+            fill_rect(
+                img,
+                x + size * 3 / 10,
+                y + size / 2,
+                x + size * 7 / 10,
+                y + size * 19 / 20,
+                s.main,
+            );
+            fill_ellipse(
+                img,
+                xf + f(0.5),
+                yf + f(0.33),
+                f(0.17),
+                f(0.19),
+                [235, 195, 160],
+            );
+            fill_rect(
+                img,
+                x + size * 33 / 100,
+                y + size * 12 / 100,
+                x + size * 67 / 100,
+                y + size * 22 / 100,
+                s.accent,
+            );
         }
         Pet => {
             fill_ellipse(img, xf + f(0.5), yf + f(0.65), f(0.32), f(0.2), s.main);
             fill_ellipse(img, xf + f(0.28), yf + f(0.4), f(0.16), f(0.15), s.main);
             fill_ellipse(img, xf + f(0.2), yf + f(0.26), f(0.06), f(0.09), s.accent);
             fill_ellipse(img, xf + f(0.36), yf + f(0.26), f(0.06), f(0.09), s.accent);
-            fill_rect(img, x + size * 80 / 100, y + size * 45 / 100, x + size * 86 / 100, y + size * 65 / 100, s.accent);
+            fill_rect(
+                img,
+                x + size * 80 / 100,
+                y + size * 45 / 100,
+                x + size * 86 / 100,
+                y + size * 65 / 100,
+                s.accent,
+            );
         }
         Object => {
-            fill_rect(img, x + size / 4, y + size / 4, x + size * 3 / 4, y + size * 17 / 20, s.main);
+            fill_rect(
+                img,
+                x + size / 4,
+                y + size / 4,
+                x + size * 3 / 4,
+                y + size * 17 / 20,
+                s.main,
+            );
             fill_ellipse(img, xf + f(0.8), yf + f(0.55), f(0.1), f(0.16), s.accent);
-            fill_rect(img, x + size / 4, y + size / 5, x + size * 3 / 4, y + size * 3 / 10, s.accent);
+            fill_rect(
+                img,
+                x + size / 4,
+                y + size / 5,
+                x + size * 3 / 4,
+                y + size * 3 / 10,
+                s.accent,
+            );
         }
     }
 }
@@ -173,8 +321,11 @@ fn appearance(img: &RgbImage) -> Vec<f32> {
 
 fn save_png(img: &RgbImage, path: &Path) -> Result<(), DataError> {
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(|e| DataError::Other(format!("{}: cannot encode PNG: {e}", path.display())))?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| DataError::Other(format!("{}: cannot encode PNG: {e}", path.display())))?;
     crate::io::write_atomic(path, &bytes)
 }
 
@@ -185,12 +336,30 @@ fn concept_dialogue(s: &ConceptSpec) -> Dialogue {
         Object => "my favourite thing",
     };
     let mut d = Dialogue::alternating(&[
-        format!("This is {}, {what}. The picture is from {} on {}.", s.name, s.place, s.date),
-        format!("What a lovely picture of {}! What was the occasion at {}?", s.name, s.place),
-        format!("It was {}. {} still talks about it whenever we pass by.", s.event, s.name),
-        format!("It sounds like {} made that day special. Did anything funny happen?", s.event),
-        format!("Only that it started to drizzle right when we got to {}.", s.place),
-        format!("I'll remember that {} was at {} on {} for {}.", s.name, s.place, s.date, s.event),
+        format!(
+            "This is {}, {what}. The picture is from {} on {}.",
+            s.name, s.place, s.date
+        ),
+        format!(
+            "What a lovely picture of {}! What was the occasion at {}?",
+            s.name, s.place
+        ),
+        format!(
+            "It was {}. {} still talks about it whenever we pass by.",
+            s.event, s.name
+        ),
+        format!(
+            "It sounds like {} made that day special. Did anything funny happen?",
+            s.event
+        ),
+        format!(
+            "Only that it started to drizzle right when we got to {}.",
+            s.place
+        ),
+        format!(
+            "I'll remember that {} was at {} on {} for {}.",
+            s.name, s.place, s.date, s.event
+        ),
     ]);
     d.date = None;
     d.place = Some(s.place.to_string());
@@ -202,15 +371,34 @@ fn make_qa(id: &str, question: String, truth: &str, pool: &[&str], rng: &mut See
     rng.shuffle(&mut wrong);
     let mut abc = [truth, wrong[0], wrong[1]];
     rng.shuffle(&mut abc);
-    let correct = [Letter::A, Letter::B, Letter::C][abc.iter().position(|a| *a == truth).expect("truth placed")];
+    let correct = [Letter::A, Letter::B, Letter::C]
+        [abc.iter().position(|a| *a == truth).expect("truth placed")];
     Qa::new(id, question, abc, CANNOT_DETERMINE, correct)
 }
 
 fn concept_qas(s: &ConceptSpec, rng: &mut SeededRng) -> Vec<Qa> {
     vec![
-        make_qa("Q1", format!("Where was the picture of {} taken?", s.name), s.place, OTHER_PLACES, rng),
-        make_qa("Q2", format!("When was the user at {} with {}?", s.place, s.name), s.date, OTHER_DATES, rng),
-        make_qa("Q3", format!("What was the occasion of the visit with {}?", s.name), s.event, OTHER_EVENTS, rng),
+        make_qa(
+            "Q1",
+            format!("Where was the picture of {} taken?", s.name),
+            s.place,
+            OTHER_PLACES,
+            rng,
+        ),
+        make_qa(
+            "Q2",
+            format!("When was the user at {} with {}?", s.place, s.name),
+            s.date,
+            OTHER_DATES,
+            rng,
+        ),
+        make_qa(
+            "Q3",
+            format!("What was the occasion of the visit with {}?", s.name),
+            s.event,
+            OTHER_EVENTS,
+            rng,
+        ),
     ]
 }
 
@@ -221,14 +409,46 @@ struct PersonSpec {
 }
 
 const PEOPLE: &[PersonSpec] = &[
-    PersonSpec { name: "Hana", shirt: [210, 40, 40], hair: [20, 20, 20] },
-    PersonSpec { name: "Diego", shirt: [40, 120, 210], hair: [90, 50, 20] },
-    PersonSpec { name: "Sofia", shirt: [40, 170, 80], hair: [230, 190, 80] },
-    PersonSpec { name: "Kwame", shirt: [230, 140, 30], hair: [10, 10, 10] },
-    PersonSpec { name: "Lena", shirt: [150, 60, 180], hair: [150, 80, 40] },
-    PersonSpec { name: "Arjun", shirt: [30, 160, 160], hair: [30, 20, 20] },
-    PersonSpec { name: "Yuki", shirt: [240, 120, 160], hair: [60, 40, 30] },
-    PersonSpec { name: "Marek", shirt: [110, 110, 110], hair: [200, 170, 120] },
+    PersonSpec {
+        name: "Hana",
+        shirt: [210, 40, 40],
+        hair: [20, 20, 20],
+    },
+    PersonSpec {
+        name: "Diego",
+        shirt: [40, 120, 210],
+        hair: [90, 50, 20],
+    },
+    PersonSpec {
+        name: "Sofia",
+        shirt: [40, 170, 80],
+        hair: [230, 190, 80],
+    },
+    PersonSpec {
+        name: "Kwame",
+        shirt: [230, 140, 30],
+        hair: [10, 10, 10],
+    },
+    PersonSpec {
+        name: "Lena",
+        shirt: [150, 60, 180],
+        hair: [150, 80, 40],
+    },
+    PersonSpec {
+        name: "Arjun",
+        shirt: [30, 160, 160],
+        hair: [30, 20, 20],
+    },
+    PersonSpec {
+        name: "Yuki",
+        shirt: [240, 120, 160],
+        hair: [60, 40, 30],
+    },
+    PersonSpec {
+        name: "Marek",
+        shirt: [110, 110, 110],
+        hair: [200, 170, 120],
+    },
 ];
 
 const DIAG_PLACES: &[&str] = &[
@@ -250,7 +470,10 @@ fn person_dialogues(p: &PersonSpec, pi: usize) -> Vec<Dialogue> {
             let mut d = Dialogue::alternating(&[
                 format!("I ran into {} at {place} on {date}.", p.name),
                 format!("How was {} doing at {place}?", p.name),
-                format!("{} was in a great mood and told me about a new project.", p.name),
+                format!(
+                    "{} was in a great mood and told me about a new project.",
+                    p.name
+                ),
                 "That must have been a nice surprise. Did you talk for long?".to_string(),
                 "About half an hour, then we both had to go.".to_string(),
                 format!("Good to know {} is doing well.", p.name),
@@ -277,7 +500,11 @@ pub fn write_sample_set(out: &Path) -> Result<SampleSetReport, DataError> {
     let mut rows = Vec::new();
     for (i, s) in CONCEPTS.iter().enumerate() {
         let img = concept_image(s, [245, 245, 240]);
-        let rel = format!("images/concepts/{:02}_{}.png", i, s.name.to_lowercase().replace(' ', "_"));
+        let rel = format!(
+            "images/concepts/{:02}_{}.png",
+            i,
+            s.name.to_lowercase().replace(' ', "_")
+        );
         save_png(&img, &out.join(&rel))?;
         files.push(out.join(&rel));
         rows.extend(appearance(&img));
@@ -294,7 +521,8 @@ pub fn write_sample_set(out: &Path) -> Result<SampleSetReport, DataError> {
     }
     let bank = ConceptBank {
         entries,
-        embeddings: Array2::from_shape_vec((CONCEPTS.len(), 48), rows).expect("48 values per concept"),
+        embeddings: Array2::from_shape_vec((CONCEPTS.len(), 48), rows)
+            .expect("48 values per concept"),
     };
     // Query scenes with 1..4 concepts in a 2×2 layout.
     let plans: &[(&str, &[usize], usize)] = &[
@@ -314,18 +542,32 @@ pub fn write_sample_set(out: &Path) -> Result<SampleSetReport, DataError> {
             let (x, y) = ((k % 2) as i32 * 80, (k / 2) as i32 * 80);
             draw_concept(&mut img, &CONCEPTS[c], x, y, 80);
         }
-        let rel = format!("images/queries/{name}_{}.png", SCENES[*scene].0.replace(' ', "_"));
+        let rel = format!(
+            "images/queries/{name}_{}.png",
+            SCENES[*scene].0.replace(' ', "_")
+        );
         save_png(&img, &out.join(&rel))?;
         files.push(out.join(&rel));
         let cfg = AssemblyConfig {
             negatives_per_positive: 2,
             seed: 1000 + qi as u64,
         };
-        samples.push(assemble(&bank, *name, positives, ImageRef::path(format!("../{rel}")), TaskKind::Caption, cfg)?);
+        samples.push(assemble(
+            &bank,
+            *name,
+            positives,
+            ImageRef::path(format!("../{rel}")),
+            TaskKind::Caption,
+            cfg,
+        )?);
     }
     // Test set: the first four samples (1, 2, 3 and 4 present concepts).
     let test: Vec<Sample> = samples[..4].to_vec();
-    write_test_set(&out.join("test/meta.jsonl"), &out.join("test/qas_gt.json"), &test)?;
+    write_test_set(
+        &out.join("test/meta.jsonl"),
+        &out.join("test/qas_gt.json"),
+        &test,
+    )?;
     files.push(out.join("test/meta.jsonl"));
     files.push(out.join("test/qas_gt.json"));
     // Training list: captions and recognition for the other four, plus two consistency pairs.
@@ -336,7 +578,14 @@ pub fn write_sample_set(out: &Path) -> Result<SampleSetReport, DataError> {
             other => other.clone(),
         };
         Sample {
-            context: s.context.iter().map(|c| ContextEntry { image: fix(&c.image), dialogue: c.dialogue.clone() }).collect(),
+            context: s
+                .context
+                .iter()
+                .map(|c| ContextEntry {
+                    image: fix(&c.image),
+                    dialogue: c.dialogue.clone(),
+                })
+                .collect(),
             query: fix(&s.query),
             ..s.clone()
         }
@@ -353,7 +602,11 @@ pub fn write_sample_set(out: &Path) -> Result<SampleSetReport, DataError> {
         let s = Sample {
             id: String::new(),
             context: vec![ContextEntry {
-                image: ImageRef::path(format!("images/concepts/{:02}_{}.png", first, CONCEPTS[first].name.to_lowercase().replace(' ', "_"))),
+                image: ImageRef::path(format!(
+                    "images/concepts/{:02}_{}.png",
+                    first,
+                    CONCEPTS[first].name.to_lowercase().replace(' ', "_")
+                )),
                 dialogue: String::new(),
             }],
             query: unrel(&samples[second]).query,
@@ -372,10 +625,24 @@ pub fn write_sample_set(out: &Path) -> Result<SampleSetReport, DataError> {
         let mut images = Vec::new();
         for k in 0..4 {
             let bg = SCENES[(pi + k) % SCENES.len()].1;
-            let spec = ConceptSpec { name: p.name, kind: Human, main: p.shirt, accent: p.hair, place: "", date: "", event: "" };
+            let spec = ConceptSpec {
+                name: p.name,
+                kind: Human,
+                main: p.shirt,
+                accent: p.hair,
+                place: "",
+                date: "",
+                event: "",
+            };
             let mut img = RgbImage::from_pixel(96, 96, Rgb(bg));
             let size = 70 + 8 * k as i32;
-            draw_concept(&mut img, &spec, (96 - size) / 2 + (k as i32 - 1) * 4, 96 - size, size);
+            draw_concept(
+                &mut img,
+                &spec,
+                (96 - size) / 2 + (k as i32 - 1) * 4,
+                96 - size,
+                size,
+            );
             let rel = format!("images/people/{}_{k}.png", p.name.to_lowercase());
             save_png(&img, &out.join(&rel))?;
             files.push(out.join(&rel));
@@ -407,14 +674,22 @@ pub fn write_sample_set(out: &Path) -> Result<SampleSetReport, DataError> {
                         let resolved = r.resolved(&out.join("diagnostics"));
                         Ok(ImageRef::Embedded {
                             bytes: resolved.read_bytes()?,
-                            path: r.name().and_then(|n| Path::new(n).file_name()).map(|n| n.to_string_lossy().into_owned()),
+                            path: r
+                                .name()
+                                .and_then(|n| Path::new(n).file_name())
+                                .map(|n| n.to_string_lossy().into_owned()),
                         })
                     };
                     Ok(crate::diagnostics::DiagnosticSample {
                         context: s
                             .context
                             .iter()
-                            .map(|c| Ok(ContextEntry { image: embed(&c.image)?, dialogue: c.dialogue.clone() }))
+                            .map(|c| {
+                                Ok(ContextEntry {
+                                    image: embed(&c.image)?,
+                                    dialogue: c.dialogue.clone(),
+                                })
+                            })
                             .collect::<Result<_, DataError>>()?,
                         query: embed(&s.query)?,
                         ..s.clone()

@@ -21,7 +21,11 @@ pub enum DiagnosticKind {
 }
 
 impl DiagnosticKind {
-    pub const ALL: [DiagnosticKind; 3] = [DiagnosticKind::Lsd, DiagnosticKind::Lar, DiagnosticKind::Itr];
+    pub const ALL: [DiagnosticKind; 3] = [
+        DiagnosticKind::Lsd,
+        DiagnosticKind::Lar,
+        DiagnosticKind::Itr,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -130,7 +134,11 @@ fn check_pool(pool: &[Person], cfg: &DiagnosticConfig) -> Result<(), DataError> 
                 )));
             }
         }
-        let mut dates: Vec<&str> = p.dialogues.iter().filter_map(|d| d.date.as_deref()).collect();
+        let mut dates: Vec<&str> = p
+            .dialogues
+            .iter()
+            .filter_map(|d| d.date.as_deref())
+            .collect();
         dates.sort();
         dates.dedup();
         if dates.len() < cfg.target_dialogues {
@@ -213,14 +221,16 @@ pub fn build_diagnostic_set(
             let picks: Vec<usize> = if others.len() >= cfg.other_dialogues {
                 r.sample_indices(others.len(), cfg.other_dialogues)
             } else {
-                (0..cfg.other_dialogues).map(|_| r.below(others.len())).collect()
+                (0..cfg.other_dialogues)
+                    .map(|_| r.below(others.len()))
+                    .collect()
             };
             for oi in picks {
                 let other = &pool[others[oi]];
                 let image = r.choose(&other.images).expect("checked").clone();
-                let dialogue = r
-                    .choose(&other.dialogues)
-                    .ok_or_else(|| DataError::Other(format!("person {} has no dialogues", other.id)))?;
+                let dialogue = r.choose(&other.dialogues).ok_or_else(|| {
+                    DataError::Other(format!("person {} has no dialogues", other.id))
+                })?;
                 entries.push(ContextEntry {
                     image,
                     dialogue: dialogue.render(),
@@ -248,7 +258,10 @@ pub fn build_diagnostic_set(
 /// split on white space, compared as sets; both empty scores 1.
 pub fn token_set_f1(prediction: &str, gold: &str) -> f64 {
     use std::collections::HashSet;
-    let p: HashSet<String> = prediction.split_whitespace().map(str::to_lowercase).collect();
+    let p: HashSet<String> = prediction
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
     let g: HashSet<String> = gold.split_whitespace().map(str::to_lowercase).collect();
     if p.is_empty() && g.is_empty() {
         return 1.0;
@@ -271,7 +284,9 @@ mod tests {
             .map(|i| Person {
                 id: format!("p{i}"),
                 name: format!("Name{i}"),
-                images: (0..4).map(|k| ImageRef::path(format!("p{i}_{k}.png"))).collect(),
+                images: (0..4)
+                    .map(|k| ImageRef::path(format!("p{i}_{k}.png")))
+                    .collect(),
                 dialogues: (0..4)
                     .map(|k| {
                         let mut d = Dialogue::alternating(&[
@@ -307,7 +322,10 @@ mod tests {
                     .filter(|e| e.image.name().unwrap().starts_with(&format!("{person}_")))
                     .collect();
                 assert_eq!(about_target.len(), 3, "{}", s.id);
-                assert!(s.context.iter().all(|e| e.image != s.query), "query leaked into context");
+                assert!(
+                    s.context.iter().all(|e| e.image != s.query),
+                    "query leaked into context"
+                );
                 // The gold place is the one stated in the latest target dialogue.
                 let latest = about_target
                     .iter()
@@ -320,17 +338,33 @@ mod tests {
                     .1;
                 match kind {
                     DiagnosticKind::Lsd => {
-                        assert!(latest.dialogue.contains(s.answer.split(' ').next().unwrap()));
+                        assert!(
+                            latest
+                                .dialogue
+                                .contains(s.answer.split(' ').next().unwrap())
+                        );
                     }
                     DiagnosticKind::Lar => {
                         let a = s.last_action.as_ref().unwrap();
                         assert_eq!(&s.answer, a);
                         assert!(latest.dialogue.ends_with(a.as_str()));
-                        assert_eq!(s.context.iter().filter(|e| e.dialogue.contains(a.as_str())).count(), 1);
+                        assert_eq!(
+                            s.context
+                                .iter()
+                                .filter(|e| e.dialogue.contains(a.as_str()))
+                                .count(),
+                            1
+                        );
                     }
                     DiagnosticKind::Itr => {
                         assert!(latest.dialogue.ends_with(DEFAULT_ITR_INSTRUCTION));
-                        assert_eq!(s.context.iter().filter(|e| e.dialogue.contains(ITR_KEYWORD)).count(), 1);
+                        assert_eq!(
+                            s.context
+                                .iter()
+                                .filter(|e| e.dialogue.contains(ITR_KEYWORD))
+                                .count(),
+                            1
+                        );
                     }
                 }
             }
@@ -348,7 +382,12 @@ mod tests {
         let a = build_diagnostic_set(&pool, DiagnosticKind::Lar, &cfg).unwrap();
         let b = build_diagnostic_set(&pool, DiagnosticKind::Lar, &cfg).unwrap();
         assert_eq!(a, b);
-        let c = build_diagnostic_set(&pool, DiagnosticKind::Lar, &DiagnosticConfig { seed: 12, ..cfg }).unwrap();
+        let c = build_diagnostic_set(
+            &pool,
+            DiagnosticKind::Lar,
+            &DiagnosticConfig { seed: 12, ..cfg },
+        )
+        .unwrap();
         assert_ne!(a, c);
     }
 

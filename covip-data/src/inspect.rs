@@ -47,7 +47,12 @@ pub fn summarize(ds: &Dataset, check_images: bool) -> Summary {
     }
     match ds {
         Dataset::Train { samples, .. } | Dataset::Test { samples, .. } => {
-            s.kind = if matches!(ds, Dataset::Train { .. }) { "train" } else { "test" }.into();
+            s.kind = if matches!(ds, Dataset::Train { .. }) {
+                "train"
+            } else {
+                "test"
+            }
+            .into();
             s.samples = samples.records.len();
             for (loc, smp) in &samples.records {
                 bump(&mut s.by_task, smp.task.as_str().to_string());
@@ -56,7 +61,12 @@ pub fn summarize(ds: &Dataset, check_images: bool) -> Summary {
                 }
                 bump(&mut s.by_context_size, smp.context.len());
                 if check_images {
-                    problems.extend(images_problems(ds.path(), loc, smp.context.iter().map(|c| &c.image), &smp.query));
+                    problems.extend(images_problems(
+                        ds.path(),
+                        loc,
+                        smp.context.iter().map(|c| &c.image),
+                        &smp.query,
+                    ));
                 }
             }
         }
@@ -67,7 +77,12 @@ pub fn summarize(ds: &Dataset, check_images: bool) -> Summary {
                 bump(&mut s.by_diagnostic, smp.kind.as_str().to_string());
                 bump(&mut s.by_context_size, smp.context.len());
                 if check_images {
-                    problems.extend(images_problems(ds.path(), loc, smp.context.iter().map(|c| &c.image), &smp.query));
+                    problems.extend(images_problems(
+                        ds.path(),
+                        loc,
+                        smp.context.iter().map(|c| &c.image),
+                        &smp.query,
+                    ));
                 }
             }
         }

@@ -81,7 +81,9 @@ impl<V: Serialize + DeserializeOwned + Clone> ResumeLog<V> {
                 .lines()
                 .collect::<Result<_, _>>()
                 .map_err(|e| DataError::io(&path, e))?;
-            let text_len = fs::metadata(&path).map_err(|e| DataError::io(&path, e))?.len();
+            let text_len = fs::metadata(&path)
+                .map_err(|e| DataError::io(&path, e))?
+                .len();
             if text_len > 0 {
                 let bytes = fs::read(&path).map_err(|e| DataError::io(&path, e))?;
                 needs_newline = bytes.last() != Some(&b'\n');
@@ -229,7 +231,11 @@ mod tests {
     fn corrupt_middle_line_is_an_error_naming_the_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log.jsonl");
-        fs::write(&p, "{\"key\":\"a\",\"value\":1}\nnot json\n{\"key\":\"b\",\"value\":2}\n").unwrap();
+        fs::write(
+            &p,
+            "{\"key\":\"a\",\"value\":1}\nnot json\n{\"key\":\"b\",\"value\":2}\n",
+        )
+        .unwrap();
         let err = ResumeLog::<i32>::open(&p).err().unwrap().to_string();
         assert!(err.contains("line 2"), "{err}");
     }

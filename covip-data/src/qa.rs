@@ -113,10 +113,7 @@ impl Qa {
         let mut out = Vec::new();
         for letter in Letter::ALL {
             match self.options.get(&letter) {
-                None => out.push((
-                    format!("options.{letter}"),
-                    "option is missing".to_string(),
-                )),
+                None => out.push((format!("options.{letter}"), "option is missing".to_string())),
                 Some(text) if text.trim().is_empty() => {
                     out.push((format!("options.{letter}"), "option is empty".to_string()))
                 }

@@ -33,7 +33,12 @@ pub fn qa_list_problems(field: &str, qas: &[Qa], positive: bool) -> Vec<(String,
 }
 
 /// Checks that an image exists and decodes; `field` names where it was referenced.
-pub fn check_image(file: &Path, record: RecordLoc, field: &str, image: &ImageRef) -> Option<Problem> {
+pub fn check_image(
+    file: &Path,
+    record: RecordLoc,
+    field: &str,
+    image: &ImageRef,
+) -> Option<Problem> {
     if let ImageRef::Path(p) = image
         && !p.exists()
     {

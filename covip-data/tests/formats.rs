@@ -17,7 +17,11 @@ fn messages(problems: &[covip_data::Problem]) -> Vec<String> {
 #[test]
 fn bundled_sample_set_loads_without_problems() {
     let datasets = formats::load(&sample_dir()).unwrap();
-    assert_eq!(datasets.len(), 6, "3 JSONL + 1 Parquet diagnostics, train, test");
+    assert_eq!(
+        datasets.len(),
+        6,
+        "3 JSONL + 1 Parquet diagnostics, train, test"
+    );
     for d in &datasets {
         let s = summarize(d, true);
         assert!(s.problems.is_empty(), "{}: {:?}", s.path, s.problems);
@@ -33,10 +37,19 @@ fn bundled_sample_set_loads_without_problems() {
     let present: Vec<usize> = test.values().map(|s| s.gold.len()).collect();
     assert_eq!(present, [1, 2, 3, 4]);
     for s in test.values() {
-        assert_eq!(s.context.len(), 3 * s.gold.len(), "1 positive : 2 negatives");
+        assert_eq!(
+            s.context.len(),
+            3 * s.gold.len(),
+            "1 positive : 2 negatives"
+        );
         assert_eq!(s.pos_qas().len(), s.gold.len());
         assert_eq!(s.neg_qas().len(), 3 * (s.context.len() - s.gold.len()));
-        assert!(s.pos_qas().iter().flat_map(|q| q.iter()).all(|q| q.correct_answer != Letter::D));
+        assert!(
+            s.pos_qas()
+                .iter()
+                .flat_map(|q| q.iter())
+                .all(|q| q.correct_answer != Letter::D)
+        );
     }
 }
 
@@ -49,7 +62,12 @@ fn bundled_sample_set_is_reproducible() {
         let rel = f.strip_prefix(dir.path()).unwrap();
         let committed = std::fs::read(sample_dir().join(rel))
             .unwrap_or_else(|e| panic!("{} is not committed: {e}", rel.display()));
-        assert_eq!(std::fs::read(f).unwrap(), committed, "{} differs", rel.display());
+        assert_eq!(
+            std::fs::read(f).unwrap(),
+            committed,
+            "{} differs",
+            rel.display()
+        );
     }
 }
 
@@ -60,12 +78,23 @@ fn training_list_round_trips_between_json_and_jsonl() {
     let dir = tempfile::tempdir().unwrap();
     let as_json = dir.path().join("train.json");
     formats::write_train(&as_json, &records).unwrap();
-    assert!(std::fs::read_to_string(&as_json).unwrap().trim_start().starts_with('['));
-    let back = formats::read_train(&as_json).unwrap().into_result().unwrap();
+    assert!(
+        std::fs::read_to_string(&as_json)
+            .unwrap()
+            .trim_start()
+            .starts_with('[')
+    );
+    let back = formats::read_train(&as_json)
+        .unwrap()
+        .into_result()
+        .unwrap();
     assert_eq!(back, records);
     let as_jsonl = dir.path().join("again.jsonl");
     formats::write_train(&as_jsonl, &back).unwrap();
-    assert_eq!(std::fs::read(&as_jsonl).unwrap(), std::fs::read(&src).unwrap());
+    assert_eq!(
+        std::fs::read(&as_jsonl).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
 }
 
 #[test]
@@ -100,25 +129,42 @@ fn test_set_round_trips() {
         .collect();
     let (m, g) = (out.path().join("meta.jsonl"), out.path().join("gt.json"));
     formats::write_test_set(&m, &g, &rel).unwrap();
-    assert_eq!(std::fs::read(&m).unwrap(), std::fs::read(dir.join("meta.jsonl")).unwrap());
-    assert_eq!(std::fs::read(&g).unwrap(), std::fs::read(dir.join("qas_gt.json")).unwrap());
+    assert_eq!(
+        std::fs::read(&m).unwrap(),
+        std::fs::read(dir.join("meta.jsonl")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&g).unwrap(),
+        std::fs::read(dir.join("qas_gt.json")).unwrap()
+    );
 }
 
 #[test]
 fn downstream_round_trips_through_parquet_and_jsonl() {
     let src = sample_dir().join("diagnostics/lar.jsonl");
-    let samples = formats::read_downstream_json(&src).unwrap().into_result().unwrap();
-    assert!(samples.iter().all(|s| s.kind == DiagnosticKind::Lar && s.last_action.is_some()));
-    let dir = tempfile::tempdir().unwrap();
-    let pq = dir.path().join("lar.parquet");
-    formats::write_downstream_parquet(&pq, &samples).unwrap();
-    let back = formats::read_downstream_parquet(&pq).unwrap().into_result().unwrap();
-    assert_eq!(back, samples);
-    // Embedded images come back as bytes, and JSONL output writes them to files.
-    let embedded = formats::read_downstream_parquet(&sample_dir().join("diagnostics/lsd_embedded.parquet"))
+    let samples = formats::read_downstream_json(&src)
         .unwrap()
         .into_result()
         .unwrap();
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.kind == DiagnosticKind::Lar && s.last_action.is_some())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("lar.parquet");
+    formats::write_downstream_parquet(&pq, &samples).unwrap();
+    let back = formats::read_downstream_parquet(&pq)
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert_eq!(back, samples);
+    // Embedded images come back as bytes, and JSONL output writes them to files.
+    let embedded =
+        formats::read_downstream_parquet(&sample_dir().join("diagnostics/lsd_embedded.parquet"))
+            .unwrap()
+            .into_result()
+            .unwrap();
     let lsd = formats::read_downstream_json(&sample_dir().join("diagnostics/lsd.jsonl"))
         .unwrap()
         .into_result()
@@ -131,10 +177,16 @@ fn downstream_round_trips_through_parquet_and_jsonl() {
     }
     let out = dir.path().join("lsd.jsonl");
     formats::write_downstream_json(&out, &embedded, &dir.path().join("imgs")).unwrap();
-    let again = formats::read_downstream_json(&out).unwrap().into_result().unwrap();
+    let again = formats::read_downstream_json(&out)
+        .unwrap()
+        .into_result()
+        .unwrap();
     for (a, j) in again.iter().zip(&lsd) {
         assert_eq!(a.context.len(), j.context.len());
-        assert_eq!(a.context[3].image.read_bytes().unwrap(), j.context[3].image.read_bytes().unwrap());
+        assert_eq!(
+            a.context[3].image.read_bytes().unwrap(),
+            j.context[3].image.read_bytes().unwrap()
+        );
         assert_eq!(a.answer, j.answer);
     }
 }
@@ -150,12 +202,17 @@ fn hugging_face_parquet_fixture_reads() {
     assert_eq!(s.kind, DiagnosticKind::Lar);
     assert_eq!(s.last_action.as_deref(), Some("I was baking bread."));
     assert_eq!(s.context.len(), 2);
-    assert!(matches!(&s.context[0].image, ImageRef::Embedded { bytes, path } if bytes.starts_with(b"\x89PNG") && path.as_deref() == Some("a.png")));
+    assert!(
+        matches!(&s.context[0].image, ImageRef::Embedded { bytes, path } if bytes.starts_with(b"\x89PNG") && path.as_deref() == Some("a.png"))
+    );
     assert!(matches!(&s.context[1].image, ImageRef::Path(p) if p.ends_with("b.png")));
     assert!(s.context[0].image.decode().is_ok());
     assert_eq!(
         messages(&loaded.problems),
-        [format!("{}: record 2: dialogues_context: 1 dialogues for 2 context images", p.display())]
+        [format!(
+            "{}: record 2: dialogues_context: 1 dialogues for 2 context images",
+            p.display()
+        )]
     );
 }
 
@@ -166,9 +223,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn good_caption_record() -> serde_json::Value {
-    let qa = |c: &str| {
-        serde_json::json!({"id": "Q1", "question": "q?", "options": {"A": "a", "B": "b", "C": "c", "D": "cannot tell"}, "correct_answer": c})
-    };
+    let qa = |c: &str| serde_json::json!({"id": "Q1", "question": "q?", "options": {"A": "a", "B": "b", "C": "c", "D": "cannot tell"}, "correct_answer": c});
     serde_json::json!({
         "images": ["c0.png", "c1.png", "c2.png", "q.png"],
         "accu_reward_method": "caption",
@@ -187,7 +242,10 @@ fn malformed_training_records_get_exact_errors() {
     let mut bad_letter = good.clone();
     bad_letter["pos_qas"][0][1]["correct_answer"] = "E".into();
     let mut missing_option = good.clone();
-    missing_option["neg_qas"][2]["options"].as_object_mut().unwrap().remove("C");
+    missing_option["neg_qas"][2]["options"]
+        .as_object_mut()
+        .unwrap()
+        .remove("C");
     let mut out_of_range = good.clone();
     out_of_range["answer"] = serde_json::json!([3]);
     let mut short = good.clone();
@@ -206,17 +264,27 @@ fn malformed_training_records_get_exact_errors() {
     let p = write(dir.path(), "train.jsonl", &lines.join("\n"));
     let loaded = formats::read_train(&p).unwrap();
     let d = p.display();
-    assert_eq!(loaded.records.len(), 4, "lines 1, 3, 4, 5 parse; 3–5 are then invalid");
+    assert_eq!(
+        loaded.records.len(),
+        4,
+        "lines 1, 3, 4, 5 parse; 3–5 are then invalid"
+    );
     assert_eq!(
         messages(&loaded.problems),
         [
-            format!("{d}: line 2: pos_qas[0][1].correct_answer: unknown variant `E`, expected one of `A`, `B`, `C`, `D`"),
+            format!(
+                "{d}: line 2: pos_qas[0][1].correct_answer: unknown variant `E`, expected one of `A`, `B`, `C`, `D`"
+            ),
             format!("{d}: line 3: neg_qas[2].options.C: option is missing"),
-            format!("{d}: line 3: neg_qas[2].correct_answer: correct answer C is not among the options"),
+            format!(
+                "{d}: line 3: neg_qas[2].correct_answer: correct answer C is not among the options"
+            ),
             format!("{d}: line 4: answer[0]: gold index 3 is out of range for 3 concepts"),
             format!("{d}: line 5: pos_qas[0]: expected 3 QAs, found 2"),
             format!("{d}: line 6: not JSON: EOF while parsing a list at line 1 column 12"),
-            format!("{d}: line 7: accu_reward_method: unknown variant `captioning`, expected one of `caption`, `multi_vision`, `vision`"),
+            format!(
+                "{d}: line 7: accu_reward_method: unknown variant `captioning`, expected one of `caption`, `multi_vision`, `vision`"
+            ),
         ]
     );
     // Only the valid record becomes a sample; the problems stay reported.
@@ -233,11 +301,18 @@ fn json_array_training_list_reports_indices() {
     let dir = tempfile::tempdir().unwrap();
     let mut bad = good_caption_record();
     bad["dialogues"] = serde_json::json!(["only one"]);
-    let p = write(dir.path(), "train.json", &serde_json::json!([good_caption_record(), bad]).to_string());
+    let p = write(
+        dir.path(),
+        "train.json",
+        &serde_json::json!([good_caption_record(), bad]).to_string(),
+    );
     let loaded = formats::read_train(&p).unwrap();
     assert_eq!(
         messages(&loaded.problems),
-        [format!("{}: record 1: dialogues: 1 dialogues for 3 concepts", p.display())]
+        [format!(
+            "{}: record 1: dialogues: 1 dialogues for 3 concepts",
+            p.display()
+        )]
     );
     let rec: &TrainRecord = &loaded.records[0].1;
     assert_eq!(rec.num_concepts(), 3);
@@ -269,7 +344,9 @@ fn malformed_test_sets_get_exact_errors() {
         messages(&loaded.problems),
         [
             format!("{m}: line 2: imgs: invalid type: integer `3`, expected a string"),
-            format!("{g}: record \"sample_2\": gts[0]: gold index 2 is out of range for 2 concepts"),
+            format!(
+                "{g}: record \"sample_2\": gts[0]: gold index 2 is out of range for 2 concepts"
+            ),
             format!("{g}: record \"sample_2\": qas.concept_1.qa: expected 3 QAs, found 1"),
             format!("{g}: record \"sample_3\": no metadata line for this sample in {m}"),
         ]
@@ -291,12 +368,22 @@ fn malformed_downstream_records_get_exact_errors() {
     );
     let loaded = formats::read_downstream_json(&p).unwrap();
     assert_eq!(loaded.records.len(), 1);
-    assert_eq!(loaded.records[0].1.kind, DiagnosticKind::Lsd, "no last_action: LSD shape");
+    assert_eq!(
+        loaded.records[0].1.kind,
+        DiagnosticKind::Lsd,
+        "no last_action: LSD shape"
+    );
     assert_eq!(
         messages(&loaded.problems),
         [
-            format!("{}: line 2: dialogues_context: 0 dialogues for 1 context images", p.display()),
-            format!("{}: line 3: last_action: an LAR record needs its last action", p.display()),
+            format!(
+                "{}: line 2: dialogues_context: 0 dialogues for 1 context images",
+                p.display()
+            ),
+            format!(
+                "{}: line 3: last_action: an LAR record needs its last action",
+                p.display()
+            ),
         ]
     );
 }
@@ -315,7 +402,11 @@ fn image_checks_are_opt_in_and_named() {
         "line 1: context[0].image: image {} does not exist",
         dir.path().join("missing.png").display()
     )));
-    assert!(problems[1].contains("line 1: query: image ") && problems[1].contains("does not decode"), "{}", problems[1]);
+    assert!(
+        problems[1].contains("line 1: query: image ") && problems[1].contains("does not decode"),
+        "{}",
+        problems[1]
+    );
 }
 
 #[test]
@@ -323,7 +414,12 @@ fn unknown_files_and_missing_paths_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "captions.json", r#"{"sample_0": "a caption"}"#);
     let err = formats::load(&p).unwrap_err().to_string();
-    assert!(err.contains("captions.json: cannot tell the format"), "{err}");
-    let err = formats::load(&dir.path().join("nope")).unwrap_err().to_string();
+    assert!(
+        err.contains("captions.json: cannot tell the format"),
+        "{err}"
+    );
+    let err = formats::load(&dir.path().join("nope"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nope: no such file or folder"), "{err}");
 }

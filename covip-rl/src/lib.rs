@@ -21,11 +21,11 @@ pub mod loss;
 pub mod rewards;
 
 pub use loss::{
-    Advantages, LossError, LossStats, PolicyLoss, PolicyLossConfig, PolicyLossInput,
-    PolicyLossKind, group_advantages, policy_loss, AdvantageScale,
+    AdvantageScale, Advantages, LossError, LossStats, PolicyLoss, PolicyLossConfig,
+    PolicyLossInput, PolicyLossKind, group_advantages, policy_loss,
 };
 pub use rewards::{
     CaptionReward, DegenerationConfig, DegenerationFilter, DegenerationReport, RetrievalConfig,
-    RetrievalScore, RewardError, TokenCountError, TokenCounter, caption_reward,
-    consistency_reward, recognition_reward, retrieval_reward,
+    RetrievalScore, RewardError, TokenCountError, TokenCounter, caption_reward, consistency_reward,
+    recognition_reward, retrieval_reward,
 };

@@ -19,7 +19,9 @@ impl Rng {
 
 fn word(rng: &mut Rng) -> String {
     let len = 2 + rng.below(7);
-    (0..len).map(|_| (b'a' + rng.below(26) as u8) as char).collect()
+    (0..len)
+        .map(|_| (b'a' + rng.below(26) as u8) as char)
+        .collect()
 }
 
 fn sentence(rng: &mut Rng) -> String {
@@ -81,7 +83,9 @@ fn ratios_stay_in_unit_interval_and_none_exactly_below_minimum_sizes() {
         assert_eq!(filter.is_degenerate(&text).unwrap(), r.degenerate);
         let expect = r.sentence_ratio.is_some_and(|x| x >= 0.3)
             || r.ngram_ratio.is_some_and(|x| x >= 0.3)
-            || r.chunk_ratios.iter().any(|(_, x)| x.is_some_and(|x| x >= 0.2));
+            || r.chunk_ratios
+                .iter()
+                .any(|(_, x)| x.is_some_and(|x| x >= 0.2));
         assert_eq!(r.degenerate, expect);
     }
 }
@@ -105,7 +109,12 @@ fn thresholds_are_configurable() {
         ..Default::default()
     });
     assert!(!strict.report(text).unwrap().degenerate);
-    assert!(DegenerationFilter::default().report(text).unwrap().degenerate);
+    assert!(
+        DegenerationFilter::default()
+            .report(text)
+            .unwrap()
+            .degenerate
+    );
     let small = DegenerationFilter::new(DegenerationConfig {
         chunk_sizes: vec![3],
         ..Default::default()
@@ -117,7 +126,10 @@ fn thresholds_are_configurable() {
 
 #[test]
 fn length_limit_through_a_real_tokenizer() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tokenizer_wordlevel.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tokenizer_wordlevel.json"
+    );
     let tok = tokenizers::Tokenizer::from_file(path).unwrap();
     // "the dog sleeps." = 4 tokens (the Whitespace pre-tokenizer splits the period off).
     assert_eq!(tok.count_tokens("the dog sleeps.").unwrap(), 4);
@@ -132,5 +144,8 @@ fn length_limit_through_a_real_tokenizer() {
     assert!(r.too_long && r.degenerate && !r.repetitive);
     assert!(filter.is_degenerate(two).unwrap());
     let r = filter.report("the dog sleeps.").unwrap();
-    assert_eq!((r.token_count, r.too_long, r.degenerate), (Some(4), false, false));
+    assert_eq!(
+        (r.token_count, r.too_long, r.degenerate),
+        (Some(4), false, false)
+    );
 }

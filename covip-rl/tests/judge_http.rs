@@ -122,13 +122,43 @@ fn config(url: &str) -> OpenAiJudgeConfig {
 
 fn qas() -> (Vec<Qa>, Vec<Qa>) {
     let pos = vec![
-        Qa::new("p0", "What is the dog called?", ["Pino", "Coco", "Max"], "cannot tell", Letter::A),
-        Qa::new("p1", "Where was it?", ["Jeju", "Busan", "Seoul"], "cannot tell", Letter::B),
-        Qa::new("p2", "When?", ["2019", "2020", "2021"], "cannot tell", Letter::C),
+        Qa::new(
+            "p0",
+            "What is the dog called?",
+            ["Pino", "Coco", "Max"],
+            "cannot tell",
+            Letter::A,
+        ),
+        Qa::new(
+            "p1",
+            "Where was it?",
+            ["Jeju", "Busan", "Seoul"],
+            "cannot tell",
+            Letter::B,
+        ),
+        Qa::new(
+            "p2",
+            "When?",
+            ["2019", "2020", "2021"],
+            "cannot tell",
+            Letter::C,
+        ),
     ];
     let neg = vec![
-        Qa::new("n0", "Who is the cat?", ["Ari", "Bo", "Cho"], "cannot tell", Letter::A),
-        Qa::new("n1", "Which park?", ["North", "South", "East"], "cannot tell", Letter::B),
+        Qa::new(
+            "n0",
+            "Who is the cat?",
+            ["Ari", "Bo", "Cho"],
+            "cannot tell",
+            Letter::A,
+        ),
+        Qa::new(
+            "n1",
+            "Which park?",
+            ["North", "South", "East"],
+            "cannot tell",
+            Letter::B,
+        ),
     ];
     (pos, neg)
 }
@@ -183,12 +213,14 @@ fn scores_a_caption_through_the_server() {
         let p = b["messages"][0]["content"].as_str().unwrap();
         assert!(p.contains("Pino naps in the sun."));
     }
-    assert!(server
-        .auth
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|a| a.as_deref() == Some("Bearer sk-test")));
+    assert!(
+        server
+            .auth
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|a| a.as_deref() == Some("Bearer sk-test"))
+    );
 }
 
 #[test]
@@ -238,7 +270,10 @@ fn gives_up_after_retries_with_an_error_not_a_d() {
     )
     .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("after 3 attempt(s)") && msg.contains("HTTP 500"), "{msg}");
+    assert!(
+        msg.contains("after 3 attempt(s)") && msg.contains("HTTP 500"),
+        "{msg}"
+    );
     // 5 questions × 3 attempts.
     assert_eq!(server.hits.load(Ordering::SeqCst), 15);
 }
@@ -248,7 +283,10 @@ fn client_errors_are_not_retried() {
     let server = serve(Arc::new(|_, _| Reply::Status(400, "Bad Request")));
     let judge = OpenAiJudge::new(config(&server.url), JudgePrompt::default());
     let err = judge.ask("q").unwrap_err();
-    assert!(matches!(err, JudgeError::Request { attempts: 1, .. }), "{err}");
+    assert!(
+        matches!(err, JudgeError::Request { attempts: 1, .. }),
+        "{err}"
+    );
     assert_eq!(server.hits.load(Ordering::SeqCst), 1);
 }
 
@@ -269,8 +307,15 @@ fn timeout_is_retried_then_reported() {
     let judge = OpenAiJudge::new(cfg, JudgePrompt::default());
     let start = Instant::now();
     let err = judge.ask("q").unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
-    assert!(matches!(err, JudgeError::Request { attempts: 2, .. }), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(err, JudgeError::Request { attempts: 2, .. }),
+        "{err}"
+    );
     assert_eq!(server.hits.load(Ordering::SeqCst), 2);
 }
 
@@ -292,7 +337,10 @@ fn dead_server_is_an_error() {
         qa: &pos[0],
     }]);
     let err = answers[0].as_ref().unwrap_err();
-    assert!(matches!(err, JudgeError::Request { attempts: 3, .. }), "{err}");
+    assert!(
+        matches!(err, JudgeError::Request { attempts: 3, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -323,7 +371,11 @@ fn cache_persists_so_a_rerun_asks_nothing() {
     assert_eq!(server.hits.load(Ordering::SeqCst), 5);
     let (second, hits, misses) = run();
     assert_eq!((hits, misses), (5, 0));
-    assert_eq!(server.hits.load(Ordering::SeqCst), 5, "the re-run asked again");
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        5,
+        "the re-run asked again"
+    );
     assert_eq!(first, second);
     let lines = std::fs::read_to_string(&path).unwrap();
     assert_eq!(lines.lines().count(), 5);

@@ -67,7 +67,14 @@ fn gspo_hand_worked_value_and_gradient() {
     assert_eq!(out.stats.kl, None);
     // dL/dlogp: seq 1: -A·s/len/B = -1/6; seq 2: +s/len/B = e^0.1/4 on its 2 tokens, 0 on padding.
     let g = values(logp.grad(&out.loss.backward()).unwrap());
-    let want = [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0, e01 / 4.0, e01 / 4.0, 0.0];
+    let want = [
+        -1.0 / 6.0,
+        -1.0 / 6.0,
+        -1.0 / 6.0,
+        e01 / 4.0,
+        e01 / 4.0,
+        0.0,
+    ];
     for (g, w) in g.iter().zip(want) {
         assert!((g - w).abs() < 1e-12, "{g} vs {w}");
     }
@@ -295,7 +302,11 @@ fn near_kink(c: &Case, config: &PolicyLossConfig, margin: f64) -> bool {
     (0..c.b).any(|i| {
         let row = i * c.t..(i + 1) * c.t;
         let n: f64 = c.mask[row.clone()].iter().sum();
-        let s: f64 = row.clone().map(|j| c.mask[j] * (c.logp[j] - c.old[j])).sum::<f64>() / n;
+        let s: f64 = row
+            .clone()
+            .map(|j| c.mask[j] * (c.logp[j] - c.old[j]))
+            .sum::<f64>()
+            / n;
         near(s.exp())
             || row
                 .filter(|&j| c.mask[j] > 0.0)
@@ -389,8 +400,11 @@ fn gspo_token_per_token_gradient_is_the_stop_gradient_surrogate() {
         for i in 0..c.b {
             let row = i * c.t..(i + 1) * c.t;
             let n: f64 = c.mask[row.clone()].iter().sum();
-            let log_s: f64 =
-                row.clone().map(|j| c.mask[j] * (c.logp[j] - c.old[j])).sum::<f64>() / n;
+            let log_s: f64 = row
+                .clone()
+                .map(|j| c.mask[j] * (c.logp[j] - c.old[j]))
+                .sum::<f64>()
+                / n;
             for j in row {
                 shifted.old[j] = c.logp[j] - log_s;
             }

@@ -27,9 +27,18 @@ fn inspect_prints_counts_for_the_sample_set() {
     let o = covip(&["data", "inspect", "data/sample"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("data/sample/test/meta.jsonl (test): 4 samples"), "{out}");
-    assert!(out.contains("present concepts: 1: 1, 2: 1, 3: 1, 4: 1"), "{out}");
-    assert!(out.contains("tasks: caption: 4, multi_vision: 4, vision: 2"), "{out}");
+    assert!(
+        out.contains("data/sample/test/meta.jsonl (test): 4 samples"),
+        "{out}"
+    );
+    assert!(
+        out.contains("present concepts: 1: 1, 2: 1, 3: 1, 4: 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tasks: caption: 4, multi_vision: 4, vision: 2"),
+        "{out}"
+    );
     assert!(out.contains("diagnostic sets: lar: 8"), "{out}");
     assert!(!out.contains("problems: 1"), "{out}");
 }
@@ -60,29 +69,43 @@ fn inspect_reports_problems_and_fails() {
     assert!(!o.status.success());
     let out = text(&o);
     assert!(out.contains("problems: 1"), "{out}");
-    assert!(out.contains("lsd.jsonl: line 1: answer: empty answer"), "{out}");
+    assert!(
+        out.contains("lsd.jsonl: line 1: answer: empty answer"),
+        "{out}"
+    );
 }
 
 #[test]
 fn convert_round_trips_and_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let pq = dir.path().join("lar.parquet");
-    let o = covip(&["data", "convert", "data/sample/diagnostics/lar.jsonl", pq.to_str().unwrap()]);
+    let o = covip(&[
+        "data",
+        "convert",
+        "data/sample/diagnostics/lar.jsonl",
+        pq.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("wrote 8 records"));
     let back = dir.path().join("lar.jsonl");
-    let o = covip(&["data", "convert", pq.to_str().unwrap(), back.to_str().unwrap()]);
+    let o = covip(&[
+        "data",
+        "convert",
+        pq.to_str().unwrap(),
+        back.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let a: Vec<serde_json::Value> = std::fs::read_to_string(&back)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let b: Vec<serde_json::Value> = std::fs::read_to_string(repo().join("data/sample/diagnostics/lar.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let b: Vec<serde_json::Value> =
+        std::fs::read_to_string(repo().join("data/sample/diagnostics/lar.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x["answer"], y["answer"]);
@@ -91,7 +114,12 @@ fn convert_round_trips_and_refuses_bad_input() {
     }
     // Training lists convert JSONL → JSON.
     let tj = dir.path().join("train.json");
-    let o = covip(&["data", "convert", "data/sample/train.jsonl", tj.to_str().unwrap()]);
+    let o = covip(&[
+        "data",
+        "convert",
+        "data/sample/train.jsonl",
+        tj.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     // A file with a bad record: nothing is written without --skip-invalid.
     let bad = dir.path().join("bad_lsd.jsonl");
@@ -103,11 +131,28 @@ fn convert_round_trips_and_refuses_bad_input() {
         .to_string();
     std::fs::write(&bad, format!("{good_line}\n{{\"answer\": 1}}\n")).unwrap();
     let out = dir.path().join("out.parquet");
-    let o = covip(&["data", "convert", bad.to_str().unwrap(), out.to_str().unwrap()]);
+    let o = covip(&[
+        "data",
+        "convert",
+        bad.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("bad_lsd.jsonl: line 2: answer: invalid type: integer `1`, expected a string"), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "bad_lsd.jsonl: line 2: answer: invalid type: integer `1`, expected a string"
+        ),
+        "{}",
+        text(&o)
+    );
     assert!(!out.exists());
-    let o = covip(&["data", "convert", bad.to_str().unwrap(), out.to_str().unwrap(), "--skip-invalid"]);
+    let o = covip(&[
+        "data",
+        "convert",
+        bad.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--skip-invalid",
+    ]);
     assert!(!o.status.success(), "still non-zero: a record was dropped");
     assert!(text(&o).contains("wrote 1 records"), "{}", text(&o));
     assert!(out.exists());

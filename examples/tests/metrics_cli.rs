@@ -138,3 +138,72 @@ fn pope_chair_mmhal_print_json() {
     assert_eq!(v["hallucination_rate"], 1.0);
     assert_eq!(v["per_type"]["counting"], 1.0);
 }
+
+#[test]
+fn caption_bertscore_matches_bert_score_fixture() {
+    let fxv: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx("bertscore.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut refs = serde_json::Map::new();
+    let mut cands = serde_json::Map::new();
+    for (i, (c, r)) in fxv["cands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(fxv["refs"].as_array().unwrap())
+        .enumerate()
+    {
+        cands.insert(format!("img{i}"), c.clone());
+        refs.insert(format!("img{i}"), r.clone());
+    }
+    let (rp, cp) = (dir.path().join("refs.json"), dir.path().join("cands.json"));
+    std::fs::write(&rp, serde_json::Value::Object(refs).to_string()).unwrap();
+    std::fs::write(&cp, serde_json::Value::Object(cands).to_string()).unwrap();
+    let model = fx("tiny_bert");
+    let base = [
+        "metrics",
+        "caption",
+        "--refs",
+        rp.to_str().unwrap(),
+        "--cands",
+        cp.to_str().unwrap(),
+        "--metrics",
+        "bleu,bertscore",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--bert-model",
+        model.to_str().unwrap(),
+        "--bert-layers",
+        "2",
+        "--bert-idf",
+    ]);
+    let (ok, out, err) = covip(&args);
+    assert!(ok, "{err}");
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(got["Bleu_4"].is_number());
+    let want = fxv["idf"]["F"].as_array().unwrap();
+    let mut mean = 0.0;
+    for (i, w) in want.iter().enumerate() {
+        let g = got["per_image"][format!("img{i}")]["BERTScore_F1"]
+            .as_f64()
+            .unwrap();
+        assert!((g - w.as_f64().unwrap()).abs() < 1e-4, "img{i}: {g} vs {w}");
+        mean += w.as_f64().unwrap() / want.len() as f64;
+    }
+    assert!((got["BERTScore_F1"].as_f64().unwrap() - mean).abs() < 1e-4);
+    // No model: a clear error.
+    let (ok, _, err) = covip(&base);
+    assert!(!ok && err.contains("--bert-model"), "{err}");
+    // Rescaling another model without a baseline file: refused.
+    let mut args = base.to_vec();
+    args.extend([
+        "--bert-model",
+        model.to_str().unwrap(),
+        "--bert-layers",
+        "2",
+        "--bert-rescale",
+    ]);
+    let (ok, _, err) = covip(&args);
+    assert!(!ok && err.contains("baseline"), "{err}");
+}

@@ -18,7 +18,12 @@ fn covip_raw(args: &[&str], stdin: &str) -> (i32, Vec<Value>, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines = stdout
@@ -101,7 +106,10 @@ fn degeneration_contract() {
     assert_eq!(out[1]["chunk_ratios"]["30"], Value::Null);
     assert_eq!(out[1]["degenerate"], true);
     assert_eq!(out[2]["degenerate"], false);
-    assert!(out.iter().all(|o| o["token_count"].is_null() && o["too_long"] == false));
+    assert!(
+        out.iter()
+            .all(|o| o["token_count"].is_null() && o["too_long"] == false)
+    );
     assert_eq!(
         raw_keys(&raw),
         [
@@ -136,7 +144,10 @@ fn degeneration_tokenizer_and_line_errors() {
     assert!(err.contains("line 2: invalid JSON"), "{err}");
     assert!(err.contains("line 4: missing field `text`"), "{err}");
     assert!(err.contains("line 5: missing field `id`"), "{err}");
-    assert!(!err.contains("line 3"), "a blank line is not an error: {err}");
+    assert!(
+        !err.contains("line 3"),
+        "a blank line is not an error: {err}"
+    );
 }
 
 #[test]
@@ -202,16 +213,28 @@ fn reward_contract_with_given_judge_outputs() {
     let (code, out, err, raw) = covip_raw(&["reward"], &input);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.len(), 4);
-    assert_eq!(out[0], json!({"id": "mv", "reward": 0.5, "degenerate": null, "sigma_pos": null, "sigma_neg": null}));
-    assert_eq!(out[1], json!({"id": "v", "reward": 1.0, "degenerate": null, "sigma_pos": null, "sigma_neg": null}));
+    assert_eq!(
+        out[0],
+        json!({"id": "mv", "reward": 0.5, "degenerate": null, "sigma_pos": null, "sigma_neg": null})
+    );
+    assert_eq!(
+        out[1],
+        json!({"id": "v", "reward": 1.0, "degenerate": null, "sigma_pos": null, "sigma_neg": null})
+    );
     // σ+ = 2 (p0 A, p2 "B or D"), σ− = 1 (n1 answered C): 2/3 − 1/2.
     assert_eq!(out[2]["sigma_pos"], 2);
     assert_eq!(out[2]["sigma_neg"], 1);
     assert_eq!(out[2]["degenerate"], false);
     assert!((out[2]["reward"].as_f64().unwrap() - (2.0 / 3.0 - 0.5)).abs() < 1e-12);
-    assert_eq!(out[3], json!({"id": "loop", "reward": -1.0, "degenerate": true, "sigma_pos": null, "sigma_neg": null}));
+    assert_eq!(
+        out[3],
+        json!({"id": "loop", "reward": -1.0, "degenerate": true, "sigma_pos": null, "sigma_neg": null})
+    );
     for line in raw.lines() {
-        assert_eq!(raw_keys(line), ["id", "reward", "degenerate", "sigma_pos", "sigma_neg"]);
+        assert_eq!(
+            raw_keys(line),
+            ["id", "reward", "degenerate", "sigma_pos", "sigma_neg"]
+        );
     }
 }
 
@@ -234,7 +257,10 @@ fn reward_line_errors_and_alpha() {
     assert!((out[0]["reward"].as_f64().unwrap() - (2.0 / 3.0 - 0.25)).abs() < 1e-12);
     assert!(err.contains("line 1: caption is not degenerate"), "{err}");
     assert!(err.contains("line 2: unknown task \"dance\""), "{err}");
-    assert!(err.contains("line 3: judge_pos: 1 answers for 3 positive QAs"), "{err}");
+    assert!(
+        err.contains("line 3: judge_pos: 1 answers for 3 positive QAs"),
+        "{err}"
+    );
     assert!(err.contains("line 4: missing field `answer`"), "{err}");
 }
 
@@ -244,16 +270,29 @@ fn reward_with_the_lexical_judge_and_a_cache() {
     let cache = dir.path().join("judge.jsonl");
     // The lexical judge: "Pino" → A, "sofa" → A, "red" → B; the cat questions find nothing → D.
     let input = caption_record("cap", "Pino naps on the red sofa.", false).to_string();
-    let args = ["reward", "--judge", "lexical", "--judge-cache", cache.to_str().unwrap()];
+    let args = [
+        "reward",
+        "--judge",
+        "lexical",
+        "--judge-cache",
+        cache.to_str().unwrap(),
+    ];
     let (code, out, err) = covip(&args, &input);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out[0], json!({"id": "cap", "reward": 1.0, "degenerate": false, "sigma_pos": 3, "sigma_neg": 0}));
+    assert_eq!(
+        out[0],
+        json!({"id": "cap", "reward": 1.0, "degenerate": false, "sigma_pos": 3, "sigma_neg": 0})
+    );
     let cached = std::fs::read_to_string(&cache).unwrap();
     assert_eq!(cached.lines().count(), 5);
     let (code, again, _) = covip(&args, &input);
     assert_eq!(code, 0);
     assert_eq!(again, out);
-    assert_eq!(std::fs::read_to_string(&cache).unwrap(), cached, "nothing asked twice");
+    assert_eq!(
+        std::fs::read_to_string(&cache).unwrap(),
+        cached,
+        "nothing asked twice"
+    );
 }
 
 #[test]
@@ -270,7 +309,15 @@ fn reward_with_a_dead_judge_fails_the_line() {
     ]
     .join("\n");
     let (code, out, err) = covip(
-        &["reward", "--judge", &url, "--judge-retries", "0", "--judge-timeout", "2"],
+        &[
+            "reward",
+            "--judge",
+            &url,
+            "--judge-retries",
+            "0",
+            "--judge-timeout",
+            "2",
+        ],
         &input,
     );
     assert_ne!(code, 0);

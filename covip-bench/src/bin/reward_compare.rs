@@ -33,7 +33,10 @@ fn opts() -> Result<Opts, String> {
         seed: 7,
         repeat: 3,
         python: "python3".into(),
-        script: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/reward_reference.py")),
+        script: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/reward_reference.py"
+        )),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -59,7 +62,12 @@ struct Rec {
     judge_neg: Vec<String>,
 }
 
-fn python(o: &Opts, input: &PathBuf, mode: &str, output: &PathBuf) -> Result<(f64, Vec<Value>), String> {
+fn python(
+    o: &Opts,
+    input: &PathBuf,
+    mode: &str,
+    output: &PathBuf,
+) -> Result<(f64, Vec<Value>), String> {
     let out = Command::new(&o.python)
         .arg(&o.script)
         .args(["--input", input.to_str().unwrap(), "--mode", mode])
@@ -68,9 +76,13 @@ fn python(o: &Opts, input: &PathBuf, mode: &str, output: &PathBuf) -> Result<(f6
         .output()
         .map_err(|e| format!("running {}: {e}", o.python))?;
     if !out.status.success() {
-        return Err(format!("python failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    let summary: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("python summary: {e}"))?;
+    let summary: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("python summary: {e}"))?;
     let results = std::fs::read_to_string(output)
         .map_err(|e| e.to_string())?
         .lines()
@@ -114,17 +126,25 @@ fn main() -> ExitCode {
             judge_neg: serde_json::from_value(v["judge_neg"].clone()).unwrap(),
         })
         .collect();
-    let words: usize = recs.iter().map(|r| r.caption.split_whitespace().count()).sum();
+    let words: usize = recs
+        .iter()
+        .map(|r| r.caption.split_whitespace().count())
+        .sum();
     let filter = DegenerationFilter::default();
     let cfg = RetrievalConfig::default();
     println!(
         "{} captions, {:.0} words on average, {} degenerate; {} timed passes each",
         recs.len(),
         words as f64 / recs.len() as f64,
-        recs.iter().filter(|r| filter.is_degenerate(&r.caption).unwrap()).count(),
+        recs.iter()
+            .filter(|r| filter.is_degenerate(&r.caption).unwrap())
+            .count(),
         o.repeat
     );
-    println!("{:<10} {:>16} {:>16} {:>8}  agree", "mode", "python capt/s", "rust capt/s", "ratio");
+    println!(
+        "{:<10} {:>16} {:>16} {:>8}  agree",
+        "mode", "python capt/s", "rust capt/s", "ratio"
+    );
     let mut all_agree = true;
     for mode in ["verdict", "report", "caption"] {
         let (py_rate, py) = match python(&o, &input, mode, &dir.join(format!("{mode}.jsonl"))) {
@@ -160,16 +180,29 @@ fn main() -> ExitCode {
             for r in &recs {
                 match mode {
                     "verdict" => {
-                        std::hint::black_box(filter.is_degenerate(std::hint::black_box(&r.caption)).unwrap());
+                        std::hint::black_box(
+                            filter
+                                .is_degenerate(std::hint::black_box(&r.caption))
+                                .unwrap(),
+                        );
                     }
                     "report" => {
-                        std::hint::black_box(filter.report(std::hint::black_box(&r.caption)).unwrap());
+                        std::hint::black_box(
+                            filter.report(std::hint::black_box(&r.caption)).unwrap(),
+                        );
                     }
                     _ => {
                         std::hint::black_box(
-                            caption_reward(&filter, std::hint::black_box(&r.caption), &r.pos,
-                                           Some(&r.judge_pos[..]), &r.neg, Some(&r.judge_neg[..]), &cfg)
-                                .unwrap(),
+                            caption_reward(
+                                &filter,
+                                std::hint::black_box(&r.caption),
+                                &r.pos,
+                                Some(&r.judge_pos[..]),
+                                &r.neg,
+                                Some(&r.judge_neg[..]),
+                                &cfg,
+                            )
+                            .unwrap(),
                         );
                     }
                 }
@@ -180,13 +213,15 @@ fn main() -> ExitCode {
         let mut mismatches = 0;
         for (i, (a, b)) in rust.iter().zip(&py).enumerate() {
             let same = match (a, b) {
-                (Value::Object(x), Value::Object(y)) => x.iter().all(|(k, v)| match (v, y.get(k)) {
-                    (Value::Object(inner), Some(Value::Object(other))) => {
-                        inner.iter().all(|(k2, v2)| other.get(k2).is_some_and(|w| close(v2, w)))
-                    }
-                    (v, Some(w)) => close(v, w),
-                    _ => false,
-                }),
+                (Value::Object(x), Value::Object(y)) => {
+                    x.iter().all(|(k, v)| match (v, y.get(k)) {
+                        (Value::Object(inner), Some(Value::Object(other))) => inner
+                            .iter()
+                            .all(|(k2, v2)| other.get(k2).is_some_and(|w| close(v2, w))),
+                        (v, Some(w)) => close(v, w),
+                        _ => false,
+                    })
+                }
                 _ => false,
             };
             if !same {
@@ -201,9 +236,17 @@ fn main() -> ExitCode {
         println!(
             "{mode:<10} {py_rate:>16.0} {rust_rate:>16.0} {:>7.1}x  {}",
             rust_rate / py_rate,
-            if agree { "yes".to_string() } else { format!("NO ({mismatches} differ)") }
+            if agree {
+                "yes".to_string()
+            } else {
+                format!("NO ({mismatches} differ)")
+            }
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if all_agree { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if all_agree {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -72,8 +72,12 @@ pub fn sample_problems(s: &DiagnosticSample) -> Vec<(String, String)> {
     if s.answer.trim().is_empty() {
         out.push(("answer".into(), "empty answer".into()));
     }
-    if s.kind == DiagnosticKind::Lar && s.last_action.as_deref().is_none_or(|a| a.trim().is_empty()) {
-        out.push(("last_action".into(), "an LAR record needs its last action".into()));
+    if s.kind == DiagnosticKind::Lar && s.last_action.as_deref().is_none_or(|a| a.trim().is_empty())
+    {
+        out.push((
+            "last_action".into(),
+            "an LAR record needs its last action".into(),
+        ));
     }
     out
 }

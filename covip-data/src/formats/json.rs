@@ -53,9 +53,17 @@ pub fn parse_jsonl<T: DeserializeOwned>(path: &Path, text: &str) -> Loaded<T> {
 
 /// Parses a JSON array of records. A file that is not a JSON array is an error; a bad element
 /// is a problem at its index.
-pub fn parse_json_array<T: DeserializeOwned>(path: &Path, text: &str) -> Result<Loaded<T>, DataError> {
+pub fn parse_json_array<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<Loaded<T>, DataError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        DataError::Invalid(Problem::new(path, RecordLoc::File, "", format!("not JSON: {e}")))
+        DataError::Invalid(Problem::new(
+            path,
+            RecordLoc::File,
+            "",
+            format!("not JSON: {e}"),
+        ))
     })?;
     let serde_json::Value::Array(items) = value else {
         return Err(DataError::Invalid(Problem::new(
@@ -78,7 +86,10 @@ pub fn parse_json_array<T: DeserializeOwned>(path: &Path, text: &str) -> Result<
 
 /// Parses records from a `.json` (array) or `.jsonl` file, chosen by the file's first
 /// non-blank character.
-pub fn parse_json_or_jsonl<T: DeserializeOwned>(path: &Path, text: &str) -> Result<Loaded<T>, DataError> {
+pub fn parse_json_or_jsonl<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<Loaded<T>, DataError> {
     if text.trim_start().starts_with('[') {
         parse_json_array(path, text)
     } else {
@@ -120,9 +131,21 @@ mod tests {
         assert_eq!(l.records.len(), 2);
         let msgs: Vec<String> = l.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(msgs.len(), 3);
-        assert!(msgs[0].starts_with("f.jsonl: line 3: a: invalid type: string \"x\""), "{}", msgs[0]);
-        assert!(msgs[1].starts_with("f.jsonl: line 4: not JSON"), "{}", msgs[1]);
-        assert!(msgs[2].starts_with("f.jsonl: line 5: b[1]: invalid type: integer `3`"), "{}", msgs[2]);
+        assert!(
+            msgs[0].starts_with("f.jsonl: line 3: a: invalid type: string \"x\""),
+            "{}",
+            msgs[0]
+        );
+        assert!(
+            msgs[1].starts_with("f.jsonl: line 4: not JSON"),
+            "{}",
+            msgs[1]
+        );
+        assert!(
+            msgs[2].starts_with("f.jsonl: line 5: b[1]: invalid type: integer `3`"),
+            "{}",
+            msgs[2]
+        );
     }
 
     #[test]

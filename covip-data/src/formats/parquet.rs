@@ -147,7 +147,9 @@ pub fn read_downstream_parquet(path: &Path) -> Result<Loaded<DiagnosticSample>, 
                         .map_err(|m| (format!("images_context[{j}]"), m))?;
                     let dialogue = string_at(dials.as_ref(), j)
                         .map_err(|m| (format!("dialogues_context[{j}]"), m))?
-                        .ok_or_else(|| (format!("dialogues_context[{j}]"), "is null".to_string()))?;
+                        .ok_or_else(|| {
+                            (format!("dialogues_context[{j}]"), "is null".to_string())
+                        })?;
                     context.push(ContextEntry { image, dialogue });
                 }
                 let query = image_at(query.as_ref(), i, base).map_err(field("query_image"))?;
@@ -221,7 +223,10 @@ fn hf_metadata(with_last_action: bool) -> String {
 
 /// Writes a downstream set as Parquet, atomically. Images are written as `{bytes, path}`
 /// structs: embedded images keep their bytes, file images their path.
-pub fn write_downstream_parquet(path: &Path, samples: &[DiagnosticSample]) -> Result<(), DataError> {
+pub fn write_downstream_parquet(
+    path: &Path,
+    samples: &[DiagnosticSample],
+) -> Result<(), DataError> {
     let with_last_action = samples.iter().any(|s| s.last_action.is_some());
     let image_type = DataType::Struct(image_fields());
     let mut fields = vec![

@@ -74,8 +74,12 @@ pub fn read_test_meta(path: &Path) -> Result<TestMetaFile, DataError> {
         problems: parsed.problems,
     };
     for (loc, m) in parsed.records {
-        let RecordLoc::Line(n) = loc else { unreachable!("JSONL records have lines") };
-        let k = nonblank.binary_search(&n).expect("a parsed line is non-blank");
+        let RecordLoc::Line(n) = loc else {
+            unreachable!("JSONL records have lines")
+        };
+        let k = nonblank
+            .binary_search(&n)
+            .expect("a parsed line is non-blank");
         loaded.records.push((loc, (k, m)));
     }
     for (loc, (_, m)) in &loaded.records {
@@ -112,7 +116,12 @@ pub fn read_test_meta(path: &Path) -> Result<TestMetaFile, DataError> {
 pub fn read_ground_truth(path: &Path) -> Result<Loaded<(String, GroundTruth)>, DataError> {
     let text = json::read_text(path)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        DataError::Invalid(Problem::new(path, RecordLoc::File, "", format!("not JSON: {e}")))
+        DataError::Invalid(Problem::new(
+            path,
+            RecordLoc::File,
+            "",
+            format!("not JSON: {e}"),
+        ))
     })?;
     let serde_json::Value::Object(map) = value else {
         return Err(DataError::Invalid(Problem::new(
@@ -143,7 +152,13 @@ pub fn join_test_set(
 ) -> Loaded<Sample> {
     let mut out = Loaded {
         records: Vec::new(),
-        problems: meta.loaded.problems.iter().chain(&gt.problems).cloned().collect(),
+        problems: meta
+            .loaded
+            .problems
+            .iter()
+            .chain(&gt.problems)
+            .cloned()
+            .collect(),
     };
     let base = meta_path.parent().unwrap_or(Path::new("."));
     let by_key: std::collections::HashMap<&str, &GroundTruth> =
@@ -191,7 +206,9 @@ pub fn join_test_set(
             };
             match json::parse_record::<ConceptQas>(gt_path, gloc.clone(), cval.clone()) {
                 Ok(c) => {
-                    for (f, msg) in qa_list_problems(&format!("{field}.qa"), &c.qa, g.gts.contains(&j)) {
+                    for (f, msg) in
+                        qa_list_problems(&format!("{field}.qa"), &c.qa, g.gts.contains(&j))
+                    {
                         report(f, msg);
                         bad = true;
                     }
@@ -205,7 +222,10 @@ pub fn join_test_set(
         }
         for (j, q) in qas.iter().enumerate() {
             if q.is_none() {
-                report(format!("qas.concept_{j}"), "QAs for this concept are missing".into());
+                report(
+                    format!("qas.concept_{j}"),
+                    "QAs for this concept are missing".into(),
+                );
                 bad = true;
             }
         }
@@ -242,7 +262,10 @@ pub fn join_test_set(
                 gt_path,
                 RecordLoc::Key(key.clone()),
                 "",
-                format!("no metadata line for this sample in {}", meta_path.display()),
+                format!(
+                    "no metadata line for this sample in {}",
+                    meta_path.display()
+                ),
             ));
         }
     }
@@ -258,7 +281,11 @@ pub fn read_test_set(meta_path: &Path, gt_path: &Path) -> Result<Loaded<Sample>,
 
 /// Writes samples as a test set: the metadata JSONL and the ground-truth JSON. Samples must
 /// use file images; `sample_k` follows the order given.
-pub fn write_test_set(meta_path: &Path, gt_path: &Path, samples: &[Sample]) -> Result<(), DataError> {
+pub fn write_test_set(
+    meta_path: &Path,
+    gt_path: &Path,
+    samples: &[Sample],
+) -> Result<(), DataError> {
     let path_of = |s: &Sample, r: &ImageRef| match r {
         ImageRef::Path(p) => Ok(p.to_string_lossy().into_owned()),
         ImageRef::Embedded { .. } => Err(DataError::Other(format!(
@@ -278,7 +305,12 @@ pub fn write_test_set(meta_path: &Path, gt_path: &Path, samples: &[Sample]) -> R
             .context
             .iter()
             .enumerate()
-            .map(|(i, c)| (format!("dialogue_{i}"), serde_json::Value::String(c.dialogue.clone())))
+            .map(|(i, c)| {
+                (
+                    format!("dialogue_{i}"),
+                    serde_json::Value::String(c.dialogue.clone()),
+                )
+            })
             .collect();
         metas.push(TestMeta {
             imgs: path_of(s, &s.query)?,
@@ -301,7 +333,10 @@ pub fn write_test_set(meta_path: &Path, gt_path: &Path, samples: &[Sample]) -> R
             qas,
             gts: s.gold.clone(),
         };
-        gts.insert(sample_key(k), serde_json::to_value(gt).expect("ground truth serialises"));
+        gts.insert(
+            sample_key(k),
+            serde_json::to_value(gt).expect("ground truth serialises"),
+        );
     }
     json::write_jsonl(meta_path, &metas)?;
     crate::io::write_json_atomic(gt_path, &serde_json::Value::Object(gts))

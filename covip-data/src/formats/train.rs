@@ -103,7 +103,10 @@ impl TrainRecord {
                                 ));
                             }
                             if g[..i].contains(&gi) {
-                                out.push((format!("answer[{i}]"), format!("gold index {gi} repeats")));
+                                out.push((
+                                    format!("answer[{i}]"),
+                                    format!("gold index {gi} repeats"),
+                                ));
                             }
                         }
                         if task == TaskKind::Caption && g.len() != self.pos_qas.len() {
@@ -133,7 +136,10 @@ impl TrainRecord {
                 ));
             }
             if self.pos_qas.is_empty() {
-                out.push(("pos_qas".into(), "a caption record needs positive QAs".into()));
+                out.push((
+                    "pos_qas".into(),
+                    "a caption record needs positive QAs".into(),
+                ));
             }
             for (i, qas) in self.pos_qas.iter().enumerate() {
                 out.extend(qa_list_problems(&format!("pos_qas[{i}]"), qas, true));
@@ -183,7 +189,8 @@ impl TrainRecord {
                     image: img(&concept_images[0]),
                     dialogue: String::new(),
                 });
-                sample.yes_no = Some(matches!(&self.answer, Some(TrainAnswer::Text(t)) if t == "yes"));
+                sample.yes_no =
+                    Some(matches!(&self.answer, Some(TrainAnswer::Text(t)) if t == "yes"));
             }
             TaskKind::MultiVision | TaskKind::Caption => {
                 sample.context = concept_images
@@ -247,7 +254,12 @@ impl TrainRecord {
         match sample.task {
             TaskKind::Vision => {
                 rec.answer = Some(TrainAnswer::Text(
-                    if sample.yes_no.unwrap_or(false) { "yes" } else { "no" }.into(),
+                    if sample.yes_no.unwrap_or(false) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .into(),
                 ));
             }
             TaskKind::MultiVision => {
@@ -319,7 +331,13 @@ mod tests {
     use super::*;
 
     fn qa(id: &str, c: Letter) -> Qa {
-        Qa::new(id, "q?", ["a", "b", "c"], "The answer cannot be determined", c)
+        Qa::new(
+            id,
+            "q?",
+            ["a", "b", "c"],
+            "The answer cannot be determined",
+            c,
+        )
     }
 
     fn caption_sample() -> Sample {
@@ -369,9 +387,15 @@ mod tests {
         rec.neg_qas[1].options.remove(&Letter::C);
         let p = rec.problems();
         let has = |f: &str, m: &str| p.iter().any(|(pf, pm)| pf == f && pm.contains(m));
-        assert!(has("answer[0]", "gold index 5 is out of range for 3 concepts"), "{p:?}");
+        assert!(
+            has("answer[0]", "gold index 5 is out of range for 3 concepts"),
+            "{p:?}"
+        );
         assert!(has("pos_qas[0]", "expected 3 QAs, found 2"), "{p:?}");
-        assert!(has("neg_qas[1].correct_answer", "C is not among the options"), "{p:?}");
+        assert!(
+            has("neg_qas[1].correct_answer", "C is not among the options"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -381,7 +405,8 @@ mod tests {
         rec.pos_qas[0][1].correct_answer = Letter::D;
         let p = rec.problems();
         assert!(
-            p.iter().any(|(f, m)| f == "pos_qas[0][1].correct_answer" && m.contains("D")),
+            p.iter()
+                .any(|(f, m)| f == "pos_qas[0][1].correct_answer" && m.contains("D")),
             "{p:?}"
         );
     }

@@ -88,8 +88,14 @@ mod tests {
         assert_eq!(p.len(), 7);
         assert_eq!(p[0], Part::Text("===== Dialogue 1 =====\n".into()));
         assert_eq!(p[1], Part::Image(ImageRef::path("c0.png")));
-        assert_eq!(p[2], Part::Text("User: d0\n\n===== Dialogue 2 =====\n".into()));
-        assert_eq!(p[4], Part::Text(format!("User: d1\n\n===== New Image =====\n")));
+        assert_eq!(
+            p[2],
+            Part::Text("User: d0\n\n===== Dialogue 2 =====\n".into())
+        );
+        assert_eq!(
+            p[4],
+            Part::Text("User: d1\n\n===== New Image =====\n".to_string())
+        );
         assert_eq!(p[5], Part::Image(ImageRef::path("q.png")));
         assert_eq!(p[6], Part::Text(t.caption_instruction.clone()));
     }

@@ -16,7 +16,13 @@ pub fn downstream_question(kind: DiagnosticKind, t: &Templates) -> &str {
 /// `\boxed{}` request) in one user turn.
 pub fn downstream_prompt(sample: &DiagnosticSample, t: &Templates) -> Vec<Message> {
     let mut user = Message::new(Role::User);
-    push_context(&mut user, &sample.context, &sample.query, QueryHeader::NewImage, t);
+    push_context(
+        &mut user,
+        &sample.context,
+        &sample.query,
+        QueryHeader::NewImage,
+        t,
+    );
     user.push_text(downstream_question(sample.kind, t));
     user.push_text(&t.boxed_answer_suffix);
     vec![Message::text(Role::System, &t.personalization_system), user]
@@ -29,9 +35,19 @@ pub fn cag_caption_prompt(sample: &DiagnosticSample, t: &Templates) -> Vec<Messa
 
 /// CAG, second turn: system, the context and query, the generated caption as the assistant's
 /// turn, then the question in a new user turn.
-pub fn cag_question_prompt(sample: &DiagnosticSample, caption: &str, t: &Templates) -> Vec<Message> {
+pub fn cag_question_prompt(
+    sample: &DiagnosticSample,
+    caption: &str,
+    t: &Templates,
+) -> Vec<Message> {
     let mut user = Message::new(Role::User);
-    push_context(&mut user, &sample.context, &sample.query, QueryHeader::NewImage, t);
+    push_context(
+        &mut user,
+        &sample.context,
+        &sample.query,
+        QueryHeader::NewImage,
+        t,
+    );
     vec![
         Message::text(Role::System, &t.personalization_system),
         user,
@@ -65,7 +81,10 @@ mod tests {
         let t = Templates::default();
         let m = cag_question_prompt(&sample(DiagnosticKind::Lar), "Mina at the park.", &t);
         let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
-        assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::User]);
+        assert_eq!(
+            roles,
+            [Role::System, Role::User, Role::Assistant, Role::User]
+        );
         assert_eq!(m[2].flat_text(), "Mina at the park.");
         assert_eq!(m[3].flat_text(), t.lar_question);
         assert_eq!(m[1].images().count(), 2);
@@ -75,6 +94,9 @@ mod tests {
     fn direct_question_asks_for_a_box() {
         let t = Templates::default();
         let m = downstream_prompt(&sample(DiagnosticKind::Itr), &t);
-        assert!(m[1].flat_text().ends_with(&format!("{}{}", t.lsd_question, t.boxed_answer_suffix)));
+        assert!(
+            m[1].flat_text()
+                .ends_with(&format!("{}{}", t.lsd_question, t.boxed_answer_suffix))
+        );
     }
 }

@@ -22,7 +22,10 @@ pub fn judge_question(qa: &Qa, t: &Templates) -> String {
 pub fn judge_text(description: &str, qa: &Qa, t: &Templates) -> String {
     fill(
         &t.judge,
-        &[("description", description), ("question", &judge_question(qa, t))],
+        &[
+            ("description", description),
+            ("question", &judge_question(qa, t)),
+        ],
     )
 }
 
@@ -37,10 +40,18 @@ mod tests {
 
     #[test]
     fn contains_description_and_options() {
-        let qa = Qa::new("Q1", "Where is Mina?", ["Park", "Beach", "Home"], "Cannot tell", Letter::A);
+        let qa = Qa::new(
+            "Q1",
+            "Where is Mina?",
+            ["Park", "Beach", "Home"],
+            "Cannot tell",
+            Letter::A,
+        );
         let text = judge_text("Mina sits in the park.", &qa, &Templates::default());
         assert!(text.contains("[Description]\nMina sits in the park.\n"));
-        assert!(text.contains("Question: Where is Mina?\nA. Park\nB. Beach\nC. Home\nD. Cannot tell\n"));
+        assert!(
+            text.contains("Question: Where is Mina?\nA. Park\nB. Beach\nC. Home\nD. Cannot tell\n")
+        );
         assert!(text.contains("\\boxed{X}"));
     }
 }

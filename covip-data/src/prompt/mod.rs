@@ -8,7 +8,9 @@ pub mod recognition;
 pub mod templates;
 
 pub use caption::{QueryHeader, caption_prompt};
-pub use downstream::{cag_caption_prompt, cag_question_prompt, downstream_prompt, downstream_question};
+pub use downstream::{
+    cag_caption_prompt, cag_question_prompt, downstream_prompt, downstream_question,
+};
 pub use judge::{judge_prompt, judge_question, judge_text};
 pub use messages::{Message, Part, Role, conversation_images};
 pub use recognition::{consistency_prompt, recognition_prompt};

@@ -17,7 +17,12 @@ pub fn recognition_prompt(concepts: &[ImageRef], query: &ImageRef, t: &Templates
 }
 
 /// Two images, then the yes/no question about the object named `name`.
-pub fn consistency_prompt(first: &ImageRef, second: &ImageRef, name: &str, t: &Templates) -> Vec<Message> {
+pub fn consistency_prompt(
+    first: &ImageRef,
+    second: &ImageRef,
+    name: &str,
+    t: &Templates,
+) -> Vec<Message> {
     let mut msg = Message::new(Role::User);
     msg.push_image(first.clone());
     msg.push_image(second.clone());
@@ -37,13 +42,21 @@ mod tests {
         let flat = m[0].flat_text();
         assert!(flat.starts_with("===== Concept 0 =====\n<image>===== Concept 1 =====\n<image>"));
         assert!(flat.ends_with("<image>"));
-        let imgs: Vec<_> = m[0].images().map(|i| i.name().unwrap().to_string()).collect();
+        let imgs: Vec<_> = m[0]
+            .images()
+            .map(|i| i.name().unwrap().to_string())
+            .collect();
         assert_eq!(imgs, ["a", "b", "q"]);
     }
 
     #[test]
     fn consistency_names_the_object() {
-        let m = consistency_prompt(&ImageRef::path("a"), &ImageRef::path("b"), "Pino", &Templates::default());
+        let m = consistency_prompt(
+            &ImageRef::path("a"),
+            &ImageRef::path("b"),
+            "Pino",
+            &Templates::default(),
+        );
         assert!(m[0].flat_text().starts_with("<image><image>"));
         assert!(m[0].flat_text().contains("called Pino"));
     }

@@ -147,10 +147,11 @@ impl Templates {
     /// Applies overrides from a JSON object `{template_name: text}`.
     pub fn override_from_json(&mut self, path: &Path) -> Result<(), DataError> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| DataError::Template {
-            name: path.display().to_string(),
-            message: format!("not JSON: {e}"),
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| DataError::Template {
+                name: path.display().to_string(),
+                message: format!("not JSON: {e}"),
+            })?;
         let serde_json::Value::Object(map) = value else {
             return Err(DataError::Template {
                 name: path.display().to_string(),
@@ -207,7 +208,10 @@ mod tests {
         assert_eq!(t.lsd_question, "Where was this one last seen?");
         std::fs::write(&p, r#"{"judge": "no placeholders"}"#).unwrap();
         let err = Templates::from_json_file(&p).unwrap_err().to_string();
-        assert!(err.contains("template judge") && err.contains("{{description}}"), "{err}");
+        assert!(
+            err.contains("template judge") && err.contains("{{description}}"),
+            "{err}"
+        );
         std::fs::write(&p, r#"{"nope": "x"}"#).unwrap();
         let err = Templates::from_json_file(&p).unwrap_err().to_string();
         assert!(err.contains("unknown template"), "{err}");

@@ -196,7 +196,7 @@ pub enum CaptionMetric {
     Cider,
     /// METEOR 1.5 (`METEOR`) — not implemented yet.
     Meteor,
-    /// BERTScore (`BERTScore_F1`...) — not implemented yet.
+    /// BERTScore (`BERTScore_P`, `BERTScore_R`, `BERTScore_F1`; see [`add_bertscore`]).
     BertScore,
     /// SPICE — not implemented yet.
     Spice,
@@ -316,7 +316,7 @@ pub fn score_captions(
             }
             CaptionMetric::BertScore => {
                 return Err(MetricsError::Unsupported(
-                    "BERTScore is not implemented in this build of covip".into(),
+                    "BERTScore needs an encoder: score it with caption::add_bertscore".into(),
                 ));
             }
             CaptionMetric::Spice => {
@@ -327,4 +327,126 @@ pub fn score_captions(
         }
     }
     Ok(report)
+}
+
+/// How to run BERTScore (see [`super::bertscore`]).
+#[derive(Clone, Debug)]
+pub struct BertScoreSettings {
+    /// Hugging Face folder of a BERT / RoBERTa model.
+    pub model_dir: std::path::PathBuf,
+    /// Layers to keep; `None`: 17 for roberta-large (bert_score's default), otherwise an error.
+    pub num_layers: Option<usize>,
+    /// idf weighting from the references.
+    pub idf: bool,
+    /// Rescale with the embedded roberta-large layer-17 baseline (`baseline` overrides it).
+    pub rescale: bool,
+    /// A bert_score baseline file (`LAYER,P,R,F` rows); its row `num_layers` is used.
+    pub baseline_file: Option<std::path::PathBuf>,
+    /// Sentences per encoder batch (0: 64).
+    pub batch_size: usize,
+}
+
+/// Reads row `layer` of a bert_score baseline file (`LAYER,P,R,F` CSV).
+pub fn read_baseline(path: &Path, layer: usize) -> Result<[f64; 3], MetricsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cols.len() != 4 {
+            return Err(bad(
+                path,
+                &format!("line {}", i + 1),
+                "<row>",
+                "expected LAYER,P,R,F",
+            ));
+        }
+        if cols[0].parse::<usize>().ok() == Some(layer) {
+            let mut out = [0.0; 3];
+            for (k, name) in ["P", "R", "F"].iter().enumerate() {
+                out[k] = cols[k + 1]
+                    .parse()
+                    .map_err(|_| bad(path, &format!("line {}", i + 1), name, "not a number"))?;
+            }
+            return Ok(out);
+        }
+    }
+    Err(bad(
+        path,
+        &format!("LAYER {layer}"),
+        "<row>",
+        "no such layer",
+    ))
+}
+
+/// Adds `BERTScore_P`, `BERTScore_R`, `BERTScore_F1` (means and per image) to `report`,
+/// computed on `raw` (untokenised captions, as bert_score is used) with burn's CPU backend.
+pub fn add_bertscore(
+    report: &mut CaptionReport,
+    raw: &CaptionCorpus,
+    settings: &BertScoreSettings,
+) -> Result<(), MetricsError> {
+    use super::bert::BertConfig;
+    use super::bertscore::{
+        BertScoreOptions, BertScorer, ROBERTA_LARGE_DEFAULT_LAYER, ROBERTA_LARGE_L17_BASELINE,
+    };
+    let dir = &settings.model_dir;
+    let cfg_path = dir.join("config.json");
+    let cfg = BertConfig::from_file(&cfg_path)?;
+    let roberta_large =
+        cfg.model_type == "roberta" && cfg.hidden_size == 1024 && cfg.num_hidden_layers == 24;
+    let layers = match settings.num_layers {
+        Some(n) => n,
+        None if roberta_large => ROBERTA_LARGE_DEFAULT_LAYER,
+        None => {
+            return Err(bad(
+                &cfg_path,
+                "<config>",
+                "num_hidden_layers",
+                "not roberta-large: say which layer to use (--bert-layers N)",
+            ));
+        }
+    };
+    let baseline = match (&settings.baseline_file, settings.rescale) {
+        (Some(f), _) => Some(read_baseline(f, layers)?),
+        (None, true) if roberta_large && layers == ROBERTA_LARGE_DEFAULT_LAYER => {
+            Some(ROBERTA_LARGE_L17_BASELINE)
+        }
+        (None, true) => {
+            return Err(MetricsError::Unsupported(format!(
+                "{}: the embedded baseline is roberta-large layer 17 only; give a bert_score baseline file for this model and layer {layers}",
+                dir.display()
+            )));
+        }
+        (None, false) => None,
+    };
+    let device = Default::default();
+    let scorer = BertScorer::<covip_model::device::Cpu>::load(dir, Some(layers), &device)?;
+    let s = scorer.score(
+        &raw.refs,
+        &raw.cands,
+        &BertScoreOptions {
+            idf: settings.idf,
+            baseline,
+            batch_size: settings.batch_size,
+        },
+    )?;
+    for (name, total, get) in [
+        (
+            "BERTScore_P",
+            s.mean.p,
+            (|x: &super::bertscore::Prf| x.p) as fn(&_) -> f64,
+        ),
+        ("BERTScore_R", s.mean.r, |x| x.r),
+        ("BERTScore_F1", s.mean.f, |x| x.f),
+    ] {
+        report.corpus.push((name.to_string(), total));
+        for (i, v) in s.per_item.iter().enumerate() {
+            if let Some(slot) = report.per_image.get_mut(i) {
+                slot.1.push((name.to_string(), get(v)));
+            }
+        }
+    }
+    Ok(())
 }

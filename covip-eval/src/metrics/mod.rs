@@ -1,6 +1,8 @@
 //! Caption-quality and hallucination metrics, at parity with the community's reference scorers
 //! (pycocoevalcap 1.2 for the caption metrics; the released POPE, CHAIR and MMHal-Bench scripts
 //! for hallucination). Every metric is a pure function of text and sets.
+pub mod bert;
+pub mod bertscore;
 pub mod bleu;
 pub mod caption;
 pub mod chair;

@@ -354,8 +354,8 @@ fn rules() -> Vec<Rule> {
 pub struct PtbTokenizer {
     dfa: DFA,
     rules: Vec<Rule>,
-    /// For trailing-context rules: `\A(?:main)\z` and `\A(?:look)\z`.
-    splits: Vec<Option<(regex::Regex, regex::Regex)>>,
+    /// For trailing-context rules: `\A(?:main)\z` and `\A(?:look)\z`, compiled on first use.
+    splits: Vec<OnceLock<(regex::Regex, regex::Regex)>>,
 }
 
 impl std::fmt::Debug for PtbTokenizer {
@@ -385,19 +385,20 @@ impl PtbTokenizer {
             )
             .build_many(&patterns)
             .expect("PTB lexer rules compile");
-        let splits = rules
-            .iter()
-            .map(|r| {
-                r.look.as_ref().map(|look| {
-                    (
-                        regex::Regex::new(&format!(r"\A(?:{})\z", r.main))
-                            .expect("PTB rule compiles"),
-                        regex::Regex::new(&format!(r"\A(?:{look})\z")).expect("PTB rule compiles"),
-                    )
-                })
-            })
-            .collect();
+        let splits = rules.iter().map(|_| OnceLock::new()).collect();
         PtbTokenizer { dfa, rules, splits }
+    }
+
+    /// The anchored body / trailing-context regexes of a trailing-context rule.
+    fn split_regexes(&self, rule: usize) -> Option<&(regex::Regex, regex::Regex)> {
+        let r = &self.rules[rule];
+        let look = r.look.as_ref()?;
+        Some(self.splits[rule].get_or_init(|| {
+            (
+                regex::Regex::new(&format!(r"\A(?:{})\z", r.main)).expect("PTB rule compiles"),
+                regex::Regex::new(&format!(r"\A(?:{look})\z")).expect("PTB rule compiles"),
+            )
+        }))
     }
 
     /// The process-wide lexer, compiled on first use.
@@ -410,11 +411,44 @@ impl PtbTokenizer {
     /// per input line (lines split at every line-break sequence the lexer knows: `\n`, `\r\n`,
     /// `\r`, U+2028, U+2029, U+000B, U+000C, U+0085), tokens lower-cased and joined by a space.
     pub fn tokenize_lines(&self, text: &str) -> Vec<String> {
-        let mut cache = Cache::new(&self.dfa);
+        self.tokenize_lines_with(text, true)
+    }
+
+    /// [`Self::tokenize_lines`] with the fast path for plain text switched on or off (off: every
+    /// token goes through the full rule set; the two must print the same lines).
+    pub fn tokenize_lines_with(&self, text: &str, fast_path: bool) -> Vec<String> {
+        let mut cache: Option<Cache> = None;
         let mut lines: Vec<String> = vec![String::new()];
         let mut pos = 0usize;
+        let bytes = text.as_bytes();
         while pos < text.len() {
-            let (rule, end) = self.longest(&mut cache, text, pos);
+            if fast_path {
+                match fast_token(bytes, pos) {
+                    Fast::Token(end) => {
+                        let line = lines.last_mut().expect("at least one line");
+                        if !line.is_empty() {
+                            line.push(' ');
+                        }
+                        let start = line.len();
+                        line.push_str(&text[pos..end]);
+                        line[start..].make_ascii_lowercase();
+                        pos = end;
+                        continue;
+                    }
+                    Fast::Skip(end) => {
+                        pos = end;
+                        continue;
+                    }
+                    Fast::Newline => {
+                        lines.push(String::new());
+                        pos += 1;
+                        continue;
+                    }
+                    Fast::No => {}
+                }
+            }
+            let cache = cache.get_or_insert_with(|| Cache::new(&self.dfa));
+            let (rule, end) = self.longest(cache, text, pos);
             let Some(rule_idx) = rule else {
                 // Cannot happen (the last rule matches any character but \n, and \n is a
                 // newline); advance one character defensively.
@@ -424,7 +458,7 @@ impl PtbTokenizer {
             };
             let r = &self.rules[rule_idx];
             // The token text proper (trailing context excluded).
-            let tok_end = match &self.splits[rule_idx] {
+            let tok_end = match self.split_regexes(rule_idx) {
                 Some((m, l)) => split_point(text, pos, end, m, l),
                 None => end,
             };
@@ -531,6 +565,90 @@ impl PtbTokenizer {
             None => (None, pos),
         }
     }
+}
+
+/// What the fast path decided at one position.
+enum Fast {
+    /// Emit `text[pos..end]` (ASCII, lower-cased on output) and continue at `end`.
+    Token(usize),
+    /// Consume `text[pos..end]` silently.
+    Skip(usize),
+    /// A `\n` line break.
+    Newline,
+    /// Not plain text: use the full rule set.
+    No,
+}
+
+/// Words that an earlier rule splits (`cannot` → `can not`, `gonna` → `gon na`, ...).
+fn is_split_word(w: &[u8]) -> bool {
+    const SPLIT: [&[u8]; 6] = [b"cannot", b"gonna", b"gotta", b"lemme", b"gimme", b"wanna"];
+    SPLIT.iter().any(|s| s.eq_ignore_ascii_case(w))
+}
+
+/// The lexer's decision for the commonest plain-text shapes, taken without the rule set when it
+/// provably equals the full longest-match result:
+///
+/// * `[A-Za-z]+` followed by a space, `\n` or the end: no rule can match across the space
+///   (rules containing a space start with `<`, a digit, `(`, `+` or need a `.` before it) and
+///   every rule matching exactly the run (word, acronym, abbreviation) prints it unchanged;
+///   the earlier splitting rules (`cannot`, `gonna`, ...) are excluded. Likewise before a `,`
+///   that is followed by a space, `\n` or the end (no e-mail, URL or number can continue), and
+///   before a plain period (see [`plain_period`]) when the run has 8 letters or more.
+/// * a run of ASCII spaces (skipped; no rule starts with a space but the skip rule);
+/// * `\n` (a line break; `\r\n` is left to the rules);
+/// * `,` followed by a space, `\n` or the end (no number, no smiley);
+/// * `.` followed by `\n`, the end, or a space and then neither `.` nor U+00A0 (no number, no
+///   spaced ellipsis `. . .`).
+fn fast_token(b: &[u8], pos: usize) -> Fast {
+    let c = b[pos];
+    let boundary = |i: usize| i >= b.len() || b[i] == b' ' || b[i] == b'\n';
+    if c.is_ascii_alphabetic() {
+        let mut end = pos + 1;
+        while end < b.len() && b[end].is_ascii_alphabetic() {
+            end += 1;
+        }
+        if is_split_word(&b[pos..end]) {
+            return Fast::No;
+        }
+        if boundary(end) || (b[end] == b',' && boundary(end + 1)) {
+            return Fast::Token(end);
+        }
+        // Abbreviation rules (`etc.`, `Mr.`, `bancorp.`, single-letter acronyms) only cover
+        // letter runs of at most 7 letters; longer ones end before a plain period.
+        if b[end] == b'.' && end - pos >= 8 && plain_period(b, end) {
+            return Fast::Token(end);
+        }
+        return Fast::No;
+    }
+    match c {
+        b' ' => {
+            let mut end = pos + 1;
+            while end < b.len() && b[end] == b' ' {
+                end += 1;
+            }
+            Fast::Skip(end)
+        }
+        b'\n' => Fast::Newline,
+        b',' if boundary(pos + 1) => Fast::Token(pos + 1),
+        b'.' if plain_period(b, pos) => Fast::Token(pos + 1),
+        _ => Fast::No,
+    }
+}
+
+/// A `.` at `pos` that the lexer prints as a token of its own: followed by `\n`, the end, or a
+/// space and then neither `.` nor U+00A0 (no number `.5`, no spaced ellipsis `. . .`, no
+/// continuation such as `.com` or `.jpg`).
+fn plain_period(b: &[u8], pos: usize) -> bool {
+    let n = pos + 1;
+    if n >= b.len() || b[n] == b'\n' {
+        return true;
+    }
+    if b[n] == b' ' {
+        // U+00A0 is the two bytes C2 A0; `.` and the NBSP lead byte are both excluded.
+        let after = b.get(n + 1).copied();
+        return after != Some(b'.') && after != Some(0xC2);
+    }
+    false
 }
 
 impl Default for PtbTokenizer {

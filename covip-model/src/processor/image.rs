@@ -6,7 +6,11 @@
 //! (antialiasing), 22-bit fixed-point coefficients, and rounding/clipping to 8 bits after each pass.
 //!
 //! RGB conversion follows Pillow's `Image.convert("RGB")`: grey is replicated, palettes are
-//! looked up, alpha is dropped (not composited onto a background).
+//! looked up, alpha is dropped (not composited onto a background). JPEGs are decoded as
+//! libjpeg-turbo (Pillow's decoder) does them, by [`jpeg`]; other PNG/JPEG variants by the
+//! image crate.
+mod jpeg;
+
 use std::path::Path;
 
 use serde::Deserialize;
@@ -209,6 +213,18 @@ impl PixelPatches {
         self.pixel_values.len() / self.patch_dim.max(1)
     }
 
+    /// `pixel_values` as a `[patches, patch_dim]` f32 tensor for the vision tower.
+    pub fn to_tensor<B: burn::tensor::backend::Backend>(
+        &self,
+        device: &B::Device,
+    ) -> burn::tensor::Tensor<B, 2> {
+        let data = burn::tensor::TensorData::new(
+            self.pixel_values.clone(),
+            [self.num_patches(), self.patch_dim],
+        );
+        burn::tensor::Tensor::from_data(data, device)
+    }
+
     /// Placeholder tokens per image: `t * h * w / merge²`.
     pub fn image_tokens(&self) -> Vec<usize> {
         let m2 = self.merge_size * self.merge_size;
@@ -222,6 +238,10 @@ impl PixelPatches {
 /// Decodes PNG or JPEG bytes and converts to RGB as Pillow's `convert("RGB")` does.
 /// `origin` names the image in errors.
 pub fn decode_rgb(bytes: &[u8], origin: &str) -> Result<RgbImage> {
+    // Common JPEGs: libjpeg-turbo-exact decoding (Pillow's pixels); anything else: image crate.
+    if let Some(d) = jpeg::decode(bytes) {
+        return RgbImage::new(d.width, d.height, d.rgb);
+    }
     let img = image::load_from_memory(bytes).map_err(|e| {
         ModelError::Input(format!(
             "{origin}: cannot decode the image (PNG and JPEG are supported): {e}"
@@ -475,11 +495,16 @@ pub fn resize_bicubic_with(
 #[derive(Debug, Clone, Default)]
 pub struct ImageProcessor {
     pub config: ImageProcessorConfig,
+    /// Pillow's pass order to reproduce (Pillow >= 13 by default).
+    pub pass_order: PassOrder,
 }
 
 impl ImageProcessor {
     pub fn new(config: ImageProcessorConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            pass_order: PassOrder::default(),
+        }
     }
 
     /// Reads the folder's `preprocessor_config.json` (defaults when absent).
@@ -492,7 +517,7 @@ impl ImageProcessor {
         let c = &self.config;
         if !c.do_resize {
             let f = c.factor();
-            if height % f != 0 || width % f != 0 || height == 0 || width == 0 {
+            if !height.is_multiple_of(f) || !width.is_multiple_of(f) || height == 0 || width == 0 {
                 return Err(ModelError::Input(format!(
                     "with do_resize off, image sides must be positive multiples of {f}; got \
                      {width}x{height}"
@@ -512,7 +537,7 @@ impl ImageProcessor {
         let mut grid_thw = Vec::with_capacity(images.len());
         for img in images {
             let (h, w) = self.target_size(img.height, img.width)?;
-            let resized = resize_bicubic(img, w, h);
+            let resized = resize_bicubic_with(img, w, h, self.pass_order);
             // Per channel, per byte value: rescale in f64 then f32, normalise in f32 (numpy).
             let mut lut = [[0f32; 256]; 3];
             for (ch, table) in lut.iter_mut().enumerate() {
@@ -613,6 +638,18 @@ mod tests {
         let down = resize_bicubic(&img, 3, 2);
         assert!(down.data.chunks(3).all(|p| p == [10, 200, 255]));
         assert_eq!(resize_bicubic(&img, 7, 5), img);
+    }
+
+    #[test]
+    fn pass_order_follows_pillow_13() {
+        assert!(!PassOrder::Pillow13.horizontal_first(48, 80, 64, 64));
+        assert!(PassOrder::Pillow13.horizontal_first(200, 300, 64, 128));
+        assert!(PassOrder::HorizontalFirst.horizontal_first(48, 80, 64, 64));
+        let data: Vec<u8> = (0..48 * 80 * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let img = RgbImage::new(48, 80, data).unwrap();
+        let a = resize_bicubic_with(&img, 64, 64, PassOrder::Pillow13);
+        let b = resize_bicubic_with(&img, 64, 64, PassOrder::HorizontalFirst);
+        assert_ne!(a, b);
     }
 
     #[test]

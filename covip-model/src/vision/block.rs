@@ -49,6 +49,9 @@ pub fn activate<B: Backend>(x: Tensor<B, 2>, act: VisionAct) -> Tensor<B, 2> {
     }
 }
 
+/// Query rows per attention chunk.
+const QUERY_CHUNK: usize = 1024;
+
 #[derive(Module, Debug)]
 pub struct VisionAttention<B: Backend> {
     /// `[3·hidden, hidden]` with bias: rows are q, k, v, each `[heads, head_dim]`.
@@ -68,11 +71,27 @@ impl<B: Backend> VisionAttention<B> {
         sin: Tensor<B, 2>,
         segments: &[usize],
     ) -> Tensor<B, 2> {
+        self.forward_chunked(x, cos, sin, segments, QUERY_CHUNK)
+    }
+
+    /// [`Self::forward`] with `chunk` query rows per score matrix.
+    pub fn forward_chunked(
+        &self,
+        x: Tensor<B, 2>,
+        cos: Tensor<B, 2>,
+        sin: Tensor<B, 2>,
+        segments: &[usize],
+        chunk: usize,
+    ) -> Tensor<B, 2> {
         let [n, hidden] = x.dims();
         let h = self.num_heads;
         let d = hidden / h;
         let qkv = self.qkv.forward(x).reshape([n, 3, h, d]);
-        let part = |i: usize| qkv.clone().slice([0..n, i..i + 1, 0..h, 0..d]).reshape([n, h, d]);
+        let part = |i: usize| {
+            qkv.clone()
+                .slice([0..n, i..i + 1, 0..h, 0..d])
+                .reshape([n, h, d])
+        };
         let q = rope2d::apply(part(0), cos.clone(), sin.clone());
         let k = rope2d::apply(part(1), cos, sin);
         let v = part(2);
@@ -82,12 +101,28 @@ impl<B: Backend> VisionAttention<B> {
         let mut start = 0;
         for &len in segments {
             let r = start..start + len;
-            let qs = q.clone().slice([r.clone(), 0..h, 0..d]).swap_dims(0, 1); // [H, L, D]
-            let ks = k.clone().slice([r.clone(), 0..h, 0..d]).swap_dims(0, 1);
+            let ks = k.clone().slice([r.clone(), 0..h, 0..d]).swap_dims(0, 1); // [H, L, D]
             let vs = v.clone().slice([r, 0..h, 0..d]).swap_dims(0, 1);
-            let scores = (qs.matmul(ks.swap_dims(1, 2)) * scale).cast(DType::F32);
-            let probs = activation::softmax(scores, 2).cast(dtype);
-            outs.push(probs.matmul(vs).swap_dims(0, 1).reshape([len, hidden])); // [L, H·D]
+            let kt = ks.swap_dims(1, 2); // [H, D, L]
+            // Query rows in chunks bound the score matrix to [H, chunk, L]; softmax is
+            // per row, so chunking changes nothing.
+            let mut q0 = 0;
+            while q0 < len {
+                let q1 = (q0 + chunk.max(1)).min(len);
+                let qs = q
+                    .clone()
+                    .slice([start + q0..start + q1, 0..h, 0..d])
+                    .swap_dims(0, 1);
+                let scores = (qs.matmul(kt.clone()) * scale).cast(DType::F32);
+                let probs = activation::softmax(scores, 2).cast(dtype);
+                outs.push(
+                    probs
+                        .matmul(vs.clone())
+                        .swap_dims(0, 1)
+                        .reshape([q1 - q0, hidden]),
+                ); // [rows, H·D]
+                q0 = q1;
+            }
             start += len;
         }
         self.proj.forward(Tensor::cat(outs, 0))
@@ -170,8 +205,14 @@ mod tests {
         // hidden 4, 1 head; qkv = [I; I; I], proj = I.
         let qkv_w: Vec<f32> = [eye(4), eye(4), eye(4)].concat();
         let attn = VisionAttention::<Flex> {
-            qkv: Linear::new(Tensor::from_data(TensorData::new(qkv_w, [12, 4]), &dev), None),
-            proj: Linear::new(Tensor::from_data(TensorData::new(eye(4), [4, 4]), &dev), None),
+            qkv: Linear::new(
+                Tensor::from_data(TensorData::new(qkv_w, [12, 4]), &dev),
+                None,
+            ),
+            proj: Linear::new(
+                Tensor::from_data(TensorData::new(eye(4), [4, 4]), &dev),
+                None,
+            ),
             num_heads: 1,
         };
         let x = Tensor::<Flex, 2>::from_data(
@@ -187,12 +228,28 @@ mod tests {
             .unwrap();
         // The first segment alone gives the same rows as in the split run.
         let first: Vec<f32> = attn
-            .forward(x.clone().slice([0..2, 0..4]), cos.clone().slice([0..2, 0..4]), sin.clone().slice([0..2, 0..4]), &[2])
+            .forward(
+                x.clone().slice([0..2, 0..4]),
+                cos.clone().slice([0..2, 0..4]),
+                sin.clone().slice([0..2, 0..4]),
+                &[2],
+            )
             .into_data()
             .to_vec()
             .unwrap();
         assert_eq!(&split[..8], &first[..]);
-        let joint: Vec<f32> = attn.forward(x, cos, sin, &[4]).into_data().to_vec().unwrap();
+        let joint: Vec<f32> = attn
+            .forward(x.clone(), cos.clone(), sin.clone(), &[4])
+            .into_data()
+            .to_vec()
+            .unwrap();
         assert_ne!(split, joint);
+        // Chunking the query rows changes nothing.
+        let chunked: Vec<f32> = attn
+            .forward_chunked(x, cos, sin, &[4], 3)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(chunked, joint);
     }
 }

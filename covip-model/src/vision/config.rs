@@ -78,7 +78,9 @@ impl VisionConfig {
             && t != "qwen3_vl"
             && t != "qwen3_vl_vision"
         {
-            return Err(bad(format!("model_type {t:?} is not a Qwen3-VL vision tower")));
+            return Err(bad(format!(
+                "model_type {t:?} is not a Qwen3-VL vision tower"
+            )));
         }
         let hidden_act = match raw.hidden_act.as_str() {
             "gelu_pytorch_tanh" | "gelu_new" | "gelu_fast" => VisionAct::GeluTanh,
@@ -118,10 +120,10 @@ impl VisionConfig {
             hidden_act,
             rope_theta,
         };
-        if cfg.num_heads == 0 || cfg.hidden_size % cfg.num_heads != 0 {
+        if cfg.num_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_heads) {
             return Err(bad("hidden_size must be a multiple of num_heads".into()));
         }
-        if cfg.head_dim() % 4 != 0 {
+        if !cfg.head_dim().is_multiple_of(4) {
             return Err(bad("head_dim must be a multiple of 4 (2D rope)".into()));
         }
         let side = cfg.grid_side();
@@ -131,7 +133,11 @@ impl VisionConfig {
                 cfg.num_position_embeddings
             )));
         }
-        if let Some(&i) = cfg.deepstack_visual_indexes.iter().find(|&&i| i >= cfg.depth) {
+        if let Some(&i) = cfg
+            .deepstack_visual_indexes
+            .iter()
+            .find(|&&i| i >= cfg.depth)
+        {
             return Err(bad(format!("deepstack index {i} >= depth {}", cfg.depth)));
         }
         Ok(cfg)

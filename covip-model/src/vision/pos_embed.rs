@@ -1,7 +1,7 @@
 //! The learned position table, bilinearly resampled (align-corners) to each image's patch grid
 //! and laid out in 2×2 merge-block order, as transformers' Qwen3-VL vision model does.
 use burn::module::{Module, Param};
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 
 #[derive(Module, Debug)]
 pub struct PosEmbed<B: Backend> {
@@ -70,10 +70,14 @@ impl<B: Backend> PosEmbed<B> {
         let (idx, wts) = interpolation(grid_thw, self.side, self.merge);
         let n = idx.len() / 4;
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [n * 4]), &device);
-        let wts = Tensor::<B, 3>::from_data(TensorData::new(wts, [n, 4, 1]), &device)
-            .cast(table.dtype());
-        let rows = table.select(0, idx).reshape([n, 4, hidden]);
-        (rows * wts).sum_dim(1).reshape([n, hidden])
+        // As transformers: table rows times f32 weights, summed in f32, cast to the table's dtype.
+        let dtype = table.dtype();
+        let wts = Tensor::<B, 3>::from_data(TensorData::new(wts, [n, 4, 1]), &device);
+        let rows = table
+            .select(0, idx)
+            .cast(DType::F32)
+            .reshape([n, 4, hidden]);
+        (rows * wts).sum_dim(1).reshape([n, hidden]).cast(dtype)
     }
 }
 

@@ -85,7 +85,10 @@ pub fn expected_tensors(cfg: &VisionConfig) -> Vec<(String, Vec<usize>)> {
             p(&format!("{pre}.norm.bias"), &[norm]),
             p(&format!("{pre}.linear_fc1.weight"), &[m, m]),
             p(&format!("{pre}.linear_fc1.bias"), &[m]),
-            p(&format!("{pre}.linear_fc2.weight"), &[cfg.out_hidden_size, m]),
+            p(
+                &format!("{pre}.linear_fc2.weight"),
+                &[cfg.out_hidden_size, m],
+            ),
             p(&format!("{pre}.linear_fc2.bias"), &[cfg.out_hidden_size]),
         ]
     };
@@ -102,10 +105,13 @@ impl<B: Backend> VisionTower<B> {
         let path = dir.join("config.json");
         let cfg = Qwen3VlConfig::from_file(&path)?;
         let origin = path.display().to_string();
-        let v = cfg.vision_config.as_ref().ok_or_else(|| ModelError::Config {
-            path: origin.clone(),
-            msg: "no vision_config".into(),
-        })?;
+        let v = cfg
+            .vision_config
+            .as_ref()
+            .ok_or_else(|| ModelError::Config {
+                path: origin.clone(),
+                msg: "no vision_config".into(),
+            })?;
         let vcfg = VisionConfig::from_value(v, &origin)?;
         Self::load(&Checkpoint::open(dir)?, &vcfg, dtype, device)
     }
@@ -129,7 +135,10 @@ impl<B: Backend> VisionTower<B> {
         let t1 = |n: &str| ckpt.tensor::<B, 1>(&format!("{VISION_PREFIX}{n}"), dtype, device);
         let t2 = |n: &str| ckpt.tensor::<B, 2>(&format!("{VISION_PREFIX}{n}"), dtype, device);
         let lin = |n: &str| -> Result<Linear<B>> {
-            Ok(Linear::new(t2(&format!("{n}.weight"))?, Some(t1(&format!("{n}.bias"))?)))
+            Ok(Linear::new(
+                t2(&format!("{n}.weight"))?,
+                Some(t1(&format!("{n}.bias"))?),
+            ))
         };
         let ln = |n: &str| -> Result<LayerNorm<B>> {
             Ok(LayerNorm::new(
@@ -202,7 +211,10 @@ impl<B: Backend> VisionTower<B> {
                 cfg.patch_dim()
             )));
         }
-        if let Some(g) = grid_thw.iter().find(|g| g[1] % m != 0 || g[2] % m != 0 || g[0] == 0) {
+        if let Some(g) = grid_thw
+            .iter()
+            .find(|g| !g[1].is_multiple_of(m) || !g[2].is_multiple_of(m) || g[0] == 0)
+        {
             return Err(ModelError::Input(format!(
                 "grid {g:?}: h and w must be multiples of the merge size {m}"
             )));
@@ -210,9 +222,8 @@ impl<B: Backend> VisionTower<B> {
         let w = self.patch_embed.proj.weight.val();
         let device = w.device();
         let x = self.patch_embed.forward(pixel_values.cast(w.dtype()));
-        let x = x + self.pos_embed.forward(grid_thw) * 0.0;
-        let (cos, sin) =
-            rope2d::cos_sin::<B>(grid_thw, m, cfg.head_dim(), cfg.rope_theta, &device);
+        let x = x + self.pos_embed.forward(grid_thw);
+        let (cos, sin) = rope2d::cos_sin::<B>(grid_thw, m, cfg.head_dim(), cfg.rope_theta, &device);
         let segments: Vec<usize> = grid_thw
             .iter()
             .flat_map(|g| std::iter::repeat_n(g[1] * g[2], g[0]))

@@ -122,8 +122,12 @@ impl<J: Judge> CachedJudge<J> {
         if torn {
             // Drop a torn tail, or end a complete last entry with its newline.
             file.set_len(good_len).map_err(|e| err(e.to_string()))?;
-            let len = std::fs::metadata(path).map_err(|e| err(e.to_string()))?.len();
-            if len > 0 && std::fs::read(path).map_err(|e| err(e.to_string()))?.last() != Some(&b'\n') {
+            let len = std::fs::metadata(path)
+                .map_err(|e| err(e.to_string()))?
+                .len();
+            if len > 0
+                && std::fs::read(path).map_err(|e| err(e.to_string()))?.last() != Some(&b'\n')
+            {
                 file.write_all(b"\n").map_err(|e| err(e.to_string()))?;
             }
         }
@@ -262,7 +266,9 @@ impl<J: Judge> Judge for CachedJudge<J> {
                             message: e.to_string(),
                         }),
                     },
-                    Some(Err(m)) => Err(JudgeError::Prompt(format!("duplicate of a failed question: {m}"))),
+                    Some(Err(m)) => Err(JudgeError::Prompt(format!(
+                        "duplicate of a failed question: {m}"
+                    ))),
                     None => Err(JudgeError::Prompt("question was not answered".into())),
                 });
             }

@@ -7,8 +7,8 @@ use super::{Judge, JudgeError, JudgePrompt, JudgeRequest};
 
 /// Words that carry no evidence on their own.
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "of", "in", "on", "at", "to", "for", "and", "or", "with", "by", "from",
-    "is", "are", "was", "were", "be", "it", "its", "this", "that", "as", "into", "near", "s",
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "and", "or", "with", "by", "from", "is",
+    "are", "was", "were", "be", "it", "its", "this", "that", "as", "into", "near", "s",
 ];
 
 /// Answers from word overlap between the description and each option A–C.
@@ -64,7 +64,11 @@ impl LexicalJudge {
     }
 
     /// (letter, matched words, option words) for A–C, and the chosen letter.
-    fn decide(&self, description: &str, req: &JudgeRequest<'_>) -> (Vec<(Letter, usize, usize)>, Letter) {
+    fn decide(
+        &self,
+        description: &str,
+        req: &JudgeRequest<'_>,
+    ) -> (Vec<(Letter, usize, usize)>, Letter) {
         let desc: HashSet<String> = content_words(description).into_iter().collect();
         let mut rows = Vec::with_capacity(3);
         for l in [Letter::A, Letter::B, Letter::C] {
@@ -77,7 +81,9 @@ impl LexicalJudge {
             let hit = words.iter().filter(|w| desc.contains(*w)).count();
             rows.push((l, hit, words.len()));
         }
-        let support = |&(_, hit, n): &(Letter, usize, usize)| if n == 0 { 0.0 } else { hit as f64 / n as f64 };
+        let support = |&(_, hit, n): &(Letter, usize, usize)| {
+            if n == 0 { 0.0 } else { hit as f64 / n as f64 }
+        };
         let mut best: Option<(f64, usize, Letter)> = None;
         let mut tied = false;
         for row in &rows {
@@ -152,8 +158,14 @@ mod tests {
 
     #[test]
     fn picks_supported_option_or_d() {
-        assert_eq!(ask("We met in Jeju in 2019.", ["Seoul", "Jeju", "Busan"]), "B");
-        assert_eq!(ask("We met in Jeju in 2019.", ["2018", "2020", "2019"]), "C");
+        assert_eq!(
+            ask("We met in Jeju in 2019.", ["Seoul", "Jeju", "Busan"]),
+            "B"
+        );
+        assert_eq!(
+            ask("We met in Jeju in 2019.", ["2018", "2020", "2019"]),
+            "C"
+        );
         assert_eq!(ask("Nothing relevant.", ["Seoul", "Jeju", "Busan"]), "D");
         // Tie on support and hits: ambiguous -> D.
         assert_eq!(ask("Seoul and Busan.", ["Seoul", "Jeju", "Busan"]), "D");

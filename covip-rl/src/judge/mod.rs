@@ -149,9 +149,9 @@ impl JudgePrompt {
     pub fn question_block(qa: &Qa) -> Result<String, JudgeError> {
         let mut s = format!("Question: {}\n", qa.question);
         for l in Letter::ALL {
-            let opt = qa.option(l).ok_or_else(|| {
-                JudgeError::Prompt(format!("QA {:?} has no option {l}", qa.id))
-            })?;
+            let opt = qa
+                .option(l)
+                .ok_or_else(|| JudgeError::Prompt(format!("QA {:?} has no option {l}", qa.id)))?;
             s.push_str(&format!("{l}. {opt}\n"));
         }
         Ok(s)
@@ -240,11 +240,7 @@ pub fn score_caption<J: Judge + ?Sized>(
     if answers.len() != requests.len() {
         return Err(RewardError::Judge(JudgeError::Response {
             url: judge.identity(),
-            message: format!(
-                "{} answers for {} questions",
-                answers.len(),
-                requests.len()
-            ),
+            message: format!("{} answers for {} questions", answers.len(), requests.len()),
         }));
     }
     let judge_neg = answers.split_off(pos.len());

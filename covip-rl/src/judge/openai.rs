@@ -3,8 +3,8 @@
 //! Blocking HTTP with a bounded number of worker threads; each question is one request with
 //! retries and exponential backoff. A question whose request finally fails is an error, never
 //! a silent `D`. Plain `http://` works out of the box; `https://` needs the `tls` feature.
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -284,7 +284,11 @@ mod tests {
         let ok = r#"{"choices":[{"message":{"role":"assistant","content":"  x \\boxed{A}\n"}}]}"#;
         assert_eq!(parse_completion(ok).unwrap(), "x \\boxed{A}");
         assert!(parse_completion("{}").unwrap_err().contains("choices[0]"));
-        assert!(parse_completion("<html>").unwrap_err().starts_with("not JSON"));
+        assert!(
+            parse_completion("<html>")
+                .unwrap_err()
+                .starts_with("not JSON")
+        );
         let null = r#"{"choices":[{"message":{"content":null}}]}"#;
         assert!(parse_completion(null).unwrap_err().contains("null"));
     }

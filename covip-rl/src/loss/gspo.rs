@@ -3,8 +3,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::{
-    PolicyLoss, PolicyLossConfig, PolicyLossInput, advantages_2d, clipped_objective, ratio_stats,
-    to_vec, token_kl, LossStats,
+    LossStats, PolicyLoss, PolicyLossConfig, PolicyLossInput, advantages_2d, clipped_objective,
+    ratio_stats, to_vec, token_kl,
 };
 
 /// log s_i = Σ_t mask·(logp − old) / Σ_t mask, as `[B, 1]`, and the token counts `[B, 1]`.

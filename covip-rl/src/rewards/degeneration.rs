@@ -352,9 +352,7 @@ impl Scratch {
         self.prefix.push(0);
         let mut h = 0u64;
         for &id in &self.ids {
-            h = h
-                .wrapping_mul(HASH_BASE)
-                .wrapping_add(mix(id as u64 + 1));
+            h = h.wrapping_mul(HASH_BASE).wrapping_add(mix(id as u64 + 1));
             self.prefix.push(h);
         }
         self.clean = clean;

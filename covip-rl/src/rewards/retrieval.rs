@@ -142,17 +142,24 @@ mod tests {
     #[test]
     fn hand_worked() {
         // Two concepts (6 positive QAs), 4 negatives.
-        let pos: Vec<Qa> = [Letter::A, Letter::B, Letter::C, Letter::A, Letter::A, Letter::B]
-            .into_iter()
-            .map(qa)
-            .collect();
+        let pos: Vec<Qa> = [
+            Letter::A,
+            Letter::B,
+            Letter::C,
+            Letter::A,
+            Letter::A,
+            Letter::B,
+        ]
+        .into_iter()
+        .map(qa)
+        .collect();
         let jp = [
-            "\\boxed{A}",        // yes
-            "\\boxed{A or B}",   // yes (contains B)
-            "Answer: C",         // no box -> D: no
+            "\\boxed{A}",         // yes
+            "\\boxed{A or B}",    // yes (contains B)
+            "Answer: C",          // no box -> D: no
             "\\boxed{\\text{A}}", // yes
-            "\\boxed{a}",        // lower case: no
-            "\\boxed{D}",        // no
+            "\\boxed{a}",         // lower case: no
+            "\\boxed{D}",         // no
         ];
         let neg: Vec<Qa> = (0..4).map(|_| qa(Letter::A)).collect();
         let jn = ["\\boxed{D}", "\\boxed{A}", "nothing", "\\boxed{B, D}"];
@@ -179,8 +186,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.reward, 1.0 / 3.0);
-        let e = retrieval_reward(&pos, &[] as &[&str], &[] as &[Qa], &[] as &[&str], &Default::default())
-            .unwrap_err();
+        let e = retrieval_reward(
+            &pos,
+            &[] as &[&str],
+            &[] as &[Qa],
+            &[] as &[&str],
+            &Default::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "positive: 0 judge answers for 1 QAs");
     }
 
@@ -188,9 +201,23 @@ mod tests {
     fn range_is_minus_one_to_concepts() {
         let pos: Vec<Qa> = (0..9).map(|_| qa(Letter::C)).collect();
         let neg: Vec<Qa> = (0..5).map(|_| qa(Letter::C)).collect();
-        let best = retrieval_reward(&pos, &["\\boxed{C}"; 9], &neg, &["\\boxed{D}"; 5], &Default::default()).unwrap();
+        let best = retrieval_reward(
+            &pos,
+            &["\\boxed{C}"; 9],
+            &neg,
+            &["\\boxed{D}"; 5],
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(best.reward, 3.0);
-        let worst = retrieval_reward(&pos, &["\\boxed{A}"; 9], &neg, &["\\boxed{A}"; 5], &Default::default()).unwrap();
+        let worst = retrieval_reward(
+            &pos,
+            &["\\boxed{A}"; 9],
+            &neg,
+            &["\\boxed{A}"; 5],
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(worst.reward, -1.0);
     }
 }

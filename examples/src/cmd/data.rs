@@ -71,9 +71,15 @@ fn print_counts<K: std::fmt::Display>(title: &str, m: &std::collections::BTreeMa
 fn inspect(path: &Path, json: bool, check_images: bool) -> anyhow::Result<ExitCode> {
     let datasets = formats::load(path)?;
     if datasets.is_empty() {
-        bail!("{}: no training list, test set or downstream set found", path.display());
+        bail!(
+            "{}: no training list, test set or downstream set found",
+            path.display()
+        );
     }
-    let summaries: Vec<Summary> = datasets.iter().map(|d| summarize(d, check_images)).collect();
+    let summaries: Vec<Summary> = datasets
+        .iter()
+        .map(|d| summarize(d, check_images))
+        .collect();
     let problems: usize = summaries.iter().map(|s| s.problems.len()).sum();
     if json {
         let out = serde_json::json!({
@@ -105,10 +111,19 @@ fn inspect(path: &Path, json: bool, check_images: bool) -> anyhow::Result<ExitCo
     })
 }
 
-fn convert(input: &Path, output: &Path, skip_invalid: bool, image_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn convert(
+    input: &Path,
+    output: &Path,
+    skip_invalid: bool,
+    image_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let mut datasets = formats::load(input)?;
     if datasets.len() != 1 {
-        bail!("{}: expected one dataset, found {}", input.display(), datasets.len());
+        bail!(
+            "{}: expected one dataset, found {}",
+            input.display(),
+            datasets.len()
+        );
     }
     let ds = datasets.remove(0);
     let problems = ds.problems().to_vec();
@@ -129,10 +144,14 @@ fn convert(input: &Path, output: &Path, skip_invalid: bool, image_dir: Option<Pa
     let written = match ds {
         Dataset::Train { records, .. } => {
             if !matches!(ext.as_str(), "json" | "jsonl") {
-                bail!("{}: a training list converts to .json or .jsonl", output.display());
+                bail!(
+                    "{}: a training list converts to .json or .jsonl",
+                    output.display()
+                );
             }
             // Only records without problems go out (problems are per record location).
-            let bad: std::collections::HashSet<_> = problems.iter().map(|p| p.record.clone()).collect();
+            let bad: std::collections::HashSet<_> =
+                problems.iter().map(|p| p.record.clone()).collect();
             let good: Vec<_> = records
                 .records
                 .into_iter()
@@ -148,13 +167,19 @@ fn convert(input: &Path, output: &Path, skip_invalid: bool, image_dir: Option<Pa
                 "parquet" => formats::write_downstream_parquet(output, &good)?,
                 "json" | "jsonl" => {
                     let dir = image_dir.unwrap_or_else(|| {
-                        let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                        let stem = output
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
                         output.with_file_name(format!("{stem}_images"))
                     });
                     formats::write_downstream_json(output, &good, &dir)
                         .with_context(|| format!("writing {}", output.display()))?
                 }
-                _ => bail!("{}: a downstream set converts to .json, .jsonl or .parquet", output.display()),
+                _ => bail!(
+                    "{}: a downstream set converts to .json, .jsonl or .parquet",
+                    output.display()
+                ),
             }
             good.len()
         }

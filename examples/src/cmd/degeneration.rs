@@ -50,7 +50,10 @@ struct Line<'a> {
 }
 
 /// Builds the filter shared by `degeneration` and `reward`.
-pub fn filter(tokenizer: Option<&PathBuf>, max_tokens: usize) -> anyhow::Result<DegenerationFilter> {
+pub fn filter(
+    tokenizer: Option<&PathBuf>,
+    max_tokens: usize,
+) -> anyhow::Result<DegenerationFilter> {
     let filter = DegenerationFilter::new(DegenerationConfig {
         max_tokens,
         ..Default::default()
@@ -79,7 +82,9 @@ pub fn for_each_line(
     let mut no = 0usize;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).context("reading input")?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .context("reading input")?;
         if n == 0 {
             return Ok(());
         }

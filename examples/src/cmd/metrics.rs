@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use covip_eval::metrics::caption::read_ordered_object;
+use covip_eval::metrics::caption::{BertScoreSettings, add_bertscore, read_ordered_object};
 use covip_eval::metrics::chair::Chair;
 use covip_eval::metrics::mmhal::{self, MmhalRecord};
 use covip_eval::metrics::pope;
@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 #[derive(Subcommand)]
 pub enum MetricsCommand {
-    /// BLEU-1..4, ROUGE-L, CIDEr-D as pycocoevalcap 1.2 prints them (PTB-tokenised).
+    /// BLEU-1..4, ROUGE-L, CIDEr-D as pycocoevalcap 1.2 prints them (PTB-tokenised); BERTScore
+    /// as the bert_score package computes it.
     Caption(CaptionArgs),
     /// POPE accuracy, precision, recall, F1 and yes-ratio (released yes/no parsing).
     Pope(PopeArgs),
@@ -34,12 +35,31 @@ pub struct CaptionArgs {
     /// JSON object: image id -> candidate caption (a string or a one-element list).
     #[arg(long)]
     cands: PathBuf,
-    /// Comma-separated metrics: bleu, rouge, cider (meteor, bertscore, spice: not available yet).
+    /// Comma-separated metrics: bleu, rouge, cider, bertscore (meteor, spice: not available yet).
     #[arg(long, default_value = "bleu,rouge,cider")]
     metrics: String,
-    /// Score the raw strings without PTB tokenisation.
+    /// Score the raw strings without PTB tokenisation (BERTScore always sees the raw strings).
     #[arg(long)]
     no_tokenize: bool,
+    /// BERTScore: Hugging Face folder of a BERT/RoBERTa model (config.json, model.safetensors,
+    /// tokenizer.json). bert_score's English default is roberta-large (layer 17): download it
+    /// yourself, e.g. `huggingface-cli download FacebookAI/roberta-large --local-dir DIR`.
+    #[arg(long)]
+    bert_model: Option<PathBuf>,
+    /// BERTScore: layer whose hidden states are used (default 17 for roberta-large; required
+    /// for other models).
+    #[arg(long)]
+    bert_layers: Option<usize>,
+    /// BERTScore: idf weighting computed from the references.
+    #[arg(long)]
+    bert_idf: bool,
+    /// BERTScore: rescale with bert_score's baseline (embedded for roberta-large layer 17; other
+    /// models/layers need --bert-baseline).
+    #[arg(long)]
+    bert_rescale: bool,
+    /// BERTScore: a bert_score baseline file (`LAYER,P,R,F`); implies rescaling.
+    #[arg(long)]
+    bert_baseline: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -99,22 +119,46 @@ fn caption(a: CaptionArgs) -> anyhow::Result<Value> {
     let metrics = CaptionMetric::parse_list(&a.metrics)?;
     for (m, name) in [
         (CaptionMetric::Meteor, "METEOR"),
-        (CaptionMetric::BertScore, "BERTScore"),
         (CaptionMetric::Spice, "SPICE"),
     ] {
         if metrics.contains(&m) {
             bail!(
-                "{name} is not implemented in this build of covip (available: bleu, rouge, cider)"
+                "{name} is not implemented in this build of covip (available: bleu, rouge, cider, bertscore)"
             );
         }
     }
-    let corpus = CaptionCorpus::load(&a.refs, &a.cands)?;
-    let corpus = if a.no_tokenize {
-        corpus
+    let bert = if metrics.contains(&CaptionMetric::BertScore) {
+        let Some(dir) = a.bert_model.clone() else {
+            bail!(
+                "--metrics bertscore needs --bert-model DIR (a Hugging Face BERT/RoBERTa folder; bert_score's default is roberta-large, layer 17, which you download yourself)"
+            );
+        };
+        Some(BertScoreSettings {
+            model_dir: dir,
+            num_layers: a.bert_layers,
+            idf: a.bert_idf,
+            rescale: a.bert_rescale,
+            baseline_file: a.bert_baseline.clone(),
+            batch_size: 0,
+        })
     } else {
-        corpus.tokenized()
+        None
     };
-    Ok(score_captions(&corpus, &metrics)?.to_json())
+    let raw = CaptionCorpus::load(&a.refs, &a.cands)?;
+    let others: Vec<CaptionMetric> = metrics
+        .iter()
+        .copied()
+        .filter(|m| *m != CaptionMetric::BertScore)
+        .collect();
+    let mut report = if a.no_tokenize {
+        score_captions(&raw, &others)?
+    } else {
+        score_captions(&raw.tokenized(), &others)?
+    };
+    if let Some(settings) = bert {
+        add_bertscore(&mut report, &raw, &settings)?;
+    }
+    Ok(report.to_json())
 }
 
 fn read_jsonl(path: &Path) -> anyhow::Result<Vec<Value>> {

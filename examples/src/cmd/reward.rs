@@ -82,7 +82,8 @@ struct Ctx {
 }
 
 fn field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a Value, String> {
-    obj.get(name).ok_or_else(|| format!("missing field `{name}`"))
+    obj.get(name)
+        .ok_or_else(|| format!("missing field `{name}`"))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: &Value, name: &str) -> Result<T, String> {
