@@ -81,6 +81,10 @@ fn fast_path_equals_full_rules() {
         "Bancorp. Messrs. bancorps. abcdefgh. Abcdefghij. . . longerword.com picturefile.jpg",
         "horse, horse,5 horse,x horse,@x.com elephants.\nelephants. Elephants.",
         "eightlet. x\nsentence.",
+        "no. 5 No. 5 art. 5 co. ltd Co. Ltd pte. ltd etc. Etc.\nThe mr. Mr. Dr. a. A. I. U.S. x.",
+        "fig. 3 figs. 2 Jan. 5 Calif. Ariz. az. Az. Miss. miss. vs. wm. Wm. bros. inc. Inc.",
+        "dog? dog! dog?! dog;) dog: dog;x ok:) what?! ;) :D ? ! ?? a:b http: me@x.com;",
+        "short. words. here. in. a. row.\nend. Of. line.",
     ] {
         lines.push(s.to_string());
     }

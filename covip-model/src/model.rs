@@ -238,10 +238,7 @@ impl<B: Backend> Qwen3Vl<B> {
                 let [b, t, hd] = hidden.dims();
                 let w = self.language_model.embed_tokens.val();
                 let v = w.dims()[0];
-                hidden
-                    .reshape([b * t, hd])
-                    .matmul(w.transpose())
-                    .reshape([b, t, v])
+                crate::nn::matmul_weight_t(hidden.reshape([b * t, hd]), w).reshape([b, t, v])
             }
         }
     }

@@ -26,7 +26,7 @@ impl<B: Backend> Linear<B> {
         let rows: usize = dims[..D - 1].iter().product();
         let w = self.weight.val();
         let d_out = w.dims()[0];
-        let y = x.reshape([rows, d_in]).matmul(w.transpose());
+        let y = matmul_weight_t(x.reshape([rows, d_in]), w);
         let y = match &self.bias {
             Some(b) => y + b.val().unsqueeze::<2>(),
             None => y,
@@ -35,6 +35,15 @@ impl<B: Backend> Linear<B> {
         out[D - 1] = d_out;
         y.reshape(out)
     }
+}
+
+/// `x · wᵀ` for `x`: `[rows, in]`, `w`: `[out, in]` → `[rows, out]`.
+///
+/// Computed as `(w · xᵀ)ᵀ` so the large weight is read in its stored row-major layout (the
+/// CPU gemm would otherwise repack the transposed weight on every call, which dominates
+/// decoding where `rows` is 1).
+pub fn matmul_weight_t<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2> {
+    w.matmul(x.transpose()).transpose()
 }
 
 #[cfg(test)]

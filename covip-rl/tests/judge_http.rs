@@ -167,10 +167,9 @@ fn qas() -> (Vec<Qa>, Vec<Qa>) {
 /// whatever order the concurrent requests arrive in.
 fn answer_by_question(body: &serde_json::Value) -> String {
     let prompt = body["messages"][0]["content"].as_str().unwrap();
-    let letter = if prompt.contains("What is the dog called?") {
+    // p1 ("Where was it?") is answered A, which is wrong on purpose.
+    let letter = if prompt.contains("What is the dog called?") || prompt.contains("Where was it?") {
         "A"
-    } else if prompt.contains("Where was it?") {
-        "A" // wrong on purpose
     } else if prompt.contains("When?") {
         "C"
     } else if prompt.contains("Who is the cat?") {

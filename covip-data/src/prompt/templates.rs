@@ -116,12 +116,34 @@ where X is exactly one of A, B, C or D.
 
 const PERSONALIZATION_SYSTEM: &str = "You remember what this user has told you in earlier dialogues about the people, pets and objects in their life, including names, places, dates and events. Use those memories to understand new images they share, but trust what the image shows over what you remember, and bring up only the memories that concern what is actually in the image.";
 
-/// Fills `{{name}}` placeholders. Unknown placeholders are left as they are.
+/// Fills `{{name}}` placeholders in one pass: inserted text is never scanned again, so a
+/// description that happens to contain `{{question}}` stays as written. Unknown placeholders
+/// are left as they are.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let hit = values.iter().find_map(|(k, v)| {
+            tail.strip_prefix("{{")
+                .and_then(|t| t.strip_prefix(k))
+                .and_then(|t| t.strip_prefix("}}"))
+                .map(|after| (v, after))
+        });
+        match hit {
+            Some((v, after)) => {
+                out.push_str(v);
+                rest = after;
+            }
+            None => {
+                out.push_str("{{");
+                rest = &tail[2..];
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -215,6 +237,15 @@ mod tests {
         std::fs::write(&p, r#"{"nope": "x"}"#).unwrap();
         let err = Templates::from_json_file(&p).unwrap_err().to_string();
         assert!(err.contains("unknown template"), "{err}");
+    }
+
+    #[test]
+    fn fill_does_not_rescan_inserted_text() {
+        assert_eq!(
+            fill("{{a}}|{{b}}", &[("a", "{{b}}"), ("b", "B")]),
+            "{{b}}|B"
+        );
+        assert_eq!(fill("{{x}} {{", &[("y", "1")]), "{{x}} {{");
     }
 
     #[test]

@@ -27,9 +27,14 @@ struct Cooked {
 }
 
 /// Per-sentence statistics (`cook_refs` + `cook_test` with `closest`).
-fn cook<'a>(cand: &'a str, refs: &'a [String], it: &mut Interner<'a>) -> Cooked {
+fn cook<'a>(
+    cand: &'a str,
+    refs: &'a [String],
+    it: &mut Interner<'a>,
+    maxcounts: &mut FxMap<Gram, u32>,
+) -> Cooked {
     let mut reflens = Vec::with_capacity(refs.len());
-    let mut maxcounts: FxMap<Gram, u32> = FxMap::default();
+    maxcounts.clear();
     for r in refs {
         let c = precook(r, 4, it);
         reflens.push(c.len);
@@ -90,8 +95,9 @@ pub fn bleu(refs: &[Vec<String>], cands: &[String]) -> BleuScores {
     let mut per_image = Vec::with_capacity(cands.len());
     let (mut tl, mut rl) = (0usize, 0usize);
     let (mut tg, mut tc) = ([0usize; 4], [0usize; 4]);
+    let mut maxcounts: FxMap<Gram, u32> = FxMap::default();
     for (cand, rs) in cands.iter().zip(refs) {
-        let c = cook(cand, rs, &mut it);
+        let c = cook(cand, rs, &mut it, &mut maxcounts);
         per_image.push(bleu_from(c.testlen, c.reflen, &c.guess, &c.correct));
         tl += c.testlen;
         rl += c.reflen;

@@ -171,12 +171,17 @@ impl CaptionCorpus {
     /// PTB-tokenised copy (references as one stream, candidates as another, as
     /// `COCOEvalCap.evaluate` does).
     pub fn tokenized(&self) -> CaptionCorpus {
-        let refs = ptb::tokenize_corpus(&self.refs);
-        let cands_nested: Vec<Vec<String>> = self.cands.iter().map(|c| vec![c.clone()]).collect();
-        let cands = ptb::tokenize_corpus(&cands_nested)
-            .into_iter()
-            .map(|mut v| v.pop().unwrap_or_default())
-            .collect();
+        // The two streams are independent: tokenise them on two threads.
+        let (refs, cands) = std::thread::scope(|sc| {
+            let refs = sc.spawn(|| ptb::tokenize_corpus(&self.refs));
+            let cands_nested: Vec<Vec<String>> =
+                self.cands.iter().map(|c| vec![c.clone()]).collect();
+            let cands: Vec<String> = ptb::tokenize_corpus(&cands_nested)
+                .into_iter()
+                .map(|mut v| v.pop().unwrap_or_default())
+                .collect();
+            (refs.join().expect("tokenizer thread"), cands)
+        });
         CaptionCorpus {
             ids: self.ids.clone(),
             refs,
@@ -281,6 +286,25 @@ pub fn score_captions(
             report.per_image[i].1.push((name.to_string(), *v));
         }
     };
+    // The metrics are independent pure functions: compute them on separate threads, then
+    // report in pycocoevalcap's order.
+    let (refs, cands) = (&corpus.refs, &corpus.cands);
+    let (mut bleu_s, mut rouge_s, mut cider_s) = std::thread::scope(|sc| {
+        let b = metrics
+            .contains(&CaptionMetric::Bleu)
+            .then(|| sc.spawn(|| bleu::bleu(refs, cands)));
+        let r = metrics
+            .contains(&CaptionMetric::Rouge)
+            .then(|| sc.spawn(|| rouge::rouge_l(refs, cands)));
+        let c = metrics
+            .contains(&CaptionMetric::Cider)
+            .then(|| cider::cider_d(refs, cands));
+        (
+            b.map(|h| h.join().expect("BLEU thread")),
+            r.map(|h| h.join().expect("ROUGE thread")),
+            c,
+        )
+    });
     // pycocoevalcap's order: Bleu, METEOR, ROUGE_L, CIDEr, SPICE.
     for m in [
         CaptionMetric::Bleu,
@@ -295,18 +319,18 @@ pub fn score_captions(
         }
         match m {
             CaptionMetric::Bleu => {
-                let s = bleu::bleu(&corpus.refs, &corpus.cands);
+                let s = bleu_s.take().expect("computed above");
                 for k in 0..4 {
                     let per: Vec<f64> = s.per_image.iter().map(|p| p[k]).collect();
                     push(&format!("Bleu_{}", k + 1), s.corpus[k], &per, &mut report);
                 }
             }
             CaptionMetric::Rouge => {
-                let (t, per) = rouge::rouge_l(&corpus.refs, &corpus.cands);
+                let (t, per) = rouge_s.take().expect("computed above");
                 push("ROUGE_L", t, &per, &mut report);
             }
             CaptionMetric::Cider => {
-                let (t, per) = cider::cider_d(&corpus.refs, &corpus.cands);
+                let (t, per) = cider_s.take().expect("computed above");
                 push("CIDEr", t, &per, &mut report);
             }
             CaptionMetric::Meteor => {

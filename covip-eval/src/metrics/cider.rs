@@ -9,49 +9,75 @@ use super::ngram::{Counts, FxMap, Gram, Interner, gram_order, np_mean, np_sum, p
 const N: usize = 4;
 const SIGMA: f64 = 6.0;
 
-struct Vecs {
-    /// Per order: (n-gram, weight) in first-occurrence order.
-    vec: [Vec<(Gram, f64)>; N],
-    map: [FxMap<Gram, f64>; N],
+/// No dense id: an n-gram that occurs in no reference.
+const NO_ID: u32 = u32::MAX;
+
+/// TF-IDF vector of one sentence, parallel to its [`Counts::grams`] (same order as the
+/// reference implementation's dictionaries).
+struct Vecs<'c> {
+    counts: &'c Counts,
+    /// Dense id of each n-gram among the reference n-grams ([`NO_ID`] if none).
+    ids: &'c [u32],
+    /// Weight per n-gram, parallel to `counts.grams`.
+    w: Vec<f64>,
     norm: [f64; N],
     length: f64,
 }
 
-fn counts2vec(c: &Counts, df: &FxMap<Gram, f64>, ref_len: f64) -> Vecs {
-    let mut v = Vecs {
-        vec: Default::default(),
-        map: Default::default(),
-        norm: [0.0; N],
-        length: 0.0,
-    };
+/// `log_df[id]` = `ln(max(1, df))` of the reference n-gram with that dense id.
+fn counts2vec<'c>(c: &'c Counts, ids: &'c [u32], log_df: &[f64], ref_len: f64) -> Vecs<'c> {
+    let mut w = Vec::with_capacity(c.grams.len());
+    let mut norm = [0.0; N];
     let mut length = 0u64;
-    for &(g, tf) in &c.grams {
-        let d = df.get(&g).copied().unwrap_or(0.0).max(1.0).ln();
+    for (&(g, tf), &id) in c.grams.iter().zip(ids) {
+        // df 0 (an n-gram absent from the references): ln(max(1, 0)) = 0.
+        let d = if id == NO_ID { 0.0 } else { log_df[id as usize] };
         let n = gram_order(g) - 1;
-        let w = tf as f64 * (ref_len - d);
-        v.vec[n].push((g, w));
-        v.map[n].insert(g, w);
-        v.norm[n] += w.powi(2);
+        let x = tf as f64 * (ref_len - d);
+        w.push(x);
+        norm[n] += x.powi(2);
         if n == 1 {
             length += tf as u64;
         }
     }
-    for x in &mut v.norm {
+    for x in &mut norm {
         *x = x.sqrt();
     }
-    v.length = length as f64;
-    v
+    Vecs {
+        counts: c,
+        ids,
+        w,
+        norm,
+        length: length as f64,
+    }
 }
 
-fn sim(h: &Vecs, r: &Vecs) -> [f64; N] {
+/// Reference weights scattered by dense id, valid where `stamp[id]` equals the current stamp.
+struct Scatter {
+    w: Vec<f64>,
+    stamp: Vec<u32>,
+}
+
+fn sim(h: &Vecs, r: &Vecs, scratch: &mut Scatter, stamp: u32) -> [f64; N] {
+    for (&id, &w) in r.ids.iter().zip(&r.w) {
+        scratch.w[id as usize] = w;
+        scratch.stamp[id as usize] = stamp;
+    }
     let delta = h.length - r.length;
     let mut val = [0.0; N];
+    // The reference loops over n, then over the hypothesis n-grams of order n in order; the
+    // grams are stored by order, so one pass accumulates each val[n] in the same order.
+    for ((&(g, _), &wh), &id) in h.counts.grams.iter().zip(&h.w).zip(h.ids) {
+        let n = gram_order(g) - 1;
+        let wr = if id != NO_ID && scratch.stamp[id as usize] == stamp {
+            scratch.w[id as usize]
+        } else {
+            0.0
+        };
+        val[n] += wh.min(wr) * wr;
+    }
     #[allow(clippy::needless_range_loop)] // mirrors the reference loop over n
     for n in 0..N {
-        for &(g, wh) in &h.vec[n] {
-            let wr = r.map[n].get(&g).copied().unwrap_or(0.0);
-            val[n] += wh.min(wr) * wr;
-        }
         if h.norm[n] != 0.0 && r.norm[n] != 0.0 {
             val[n] /= h.norm[n] * r.norm[n];
         }
@@ -72,29 +98,64 @@ pub fn cider_d(refs: &[Vec<String>], cands: &[String]) -> (f64, Vec<f64>) {
         .map(|rs| rs.iter().map(|r| precook(r, N, &mut it)).collect())
         .collect();
     let ctest: Vec<Counts> = cands.iter().map(|c| precook(c, N, &mut it)).collect();
-    let mut df: FxMap<Gram, f64> = FxMap::default();
-    let mut seen: FxMap<Gram, ()> = FxMap::default();
-    for rs in &crefs {
-        seen.clear();
-        for r in rs {
-            for &(g, _) in &r.grams {
-                seen.insert(g, ());
-            }
-        }
-        for g in seen.keys() {
-            *df.entry(*g).or_insert(0.0) += 1.0;
-        }
-    }
+    // Dense ids for the reference n-grams; document frequency = number of images whose
+    // references contain the n-gram.
+    let mut gid: FxMap<Gram, u32> = FxMap::default();
+    let mut df: Vec<u32> = Vec::new();
+    let mut seen_in: Vec<u32> = Vec::new();
+    let ref_ids: Vec<Vec<Vec<u32>>> = crefs
+        .iter()
+        .enumerate()
+        .map(|(img, rs)| {
+            rs.iter()
+                .map(|r| {
+                    r.grams
+                        .iter()
+                        .map(|&(g, _)| {
+                            let next = gid.len() as u32;
+                            let id = *gid.entry(g).or_insert(next);
+                            if id == next {
+                                df.push(0);
+                                seen_in.push(u32::MAX);
+                            }
+                            if seen_in[id as usize] != img as u32 {
+                                seen_in[id as usize] = img as u32;
+                                df[id as usize] += 1;
+                            }
+                            id
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let log_df: Vec<f64> = df.iter().map(|&d| (d as f64).max(1.0).ln()).collect();
+    let test_ids: Vec<Vec<u32>> = ctest
+        .iter()
+        .map(|c| {
+            c.grams
+                .iter()
+                .map(|(g, _)| gid.get(g).copied().unwrap_or(NO_ID))
+                .collect()
+        })
+        .collect();
+    let mut scratch = Scatter {
+        w: vec![0.0; log_df.len()],
+        stamp: vec![u32::MAX; log_df.len()],
+    };
+    let mut stamp = 0u32;
     let ref_len = (crefs.len() as f64).ln();
     let per: Vec<f64> = ctest
         .iter()
-        .zip(&crefs)
-        .map(|(t, rs)| {
-            let h = counts2vec(t, &df, ref_len);
+        .zip(&test_ids)
+        .zip(crefs.iter().zip(&ref_ids))
+        .map(|((t, tids), (rs, rids))| {
+            let h = counts2vec(t, tids, &log_df, ref_len);
             let mut score = [0.0; N];
-            for r in rs {
-                let rv = counts2vec(r, &df, ref_len);
-                let s = sim(&h, &rv);
+            for (r, ids) in rs.iter().zip(rids) {
+                let rv = counts2vec(r, ids, &log_df, ref_len);
+                let s = sim(&h, &rv, &mut scratch, stamp);
+                stamp += 1;
                 for n in 0..N {
                     score[n] += s[n];
                 }

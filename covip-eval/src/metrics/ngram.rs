@@ -16,8 +16,15 @@ impl Hasher for FxHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 59));
         }
     }
     fn write_u64(&mut self, i: u64) {
@@ -67,43 +74,45 @@ pub struct Counts {
     pub len: usize,
     /// (n-gram, count) in insertion order: all unigrams first, then bigrams, ...
     pub grams: Vec<(Gram, u32)>,
-    index: FxMap<Gram, usize>,
 }
 
-impl Counts {
-    /// Count of `g` in this sentence (0 if absent).
-    pub fn get(&self, g: Gram) -> u32 {
-        self.index.get(&g).map_or(0, |&i| self.grams[i].1)
-    }
+thread_local! {
+    /// Reused per thread by [`precook`]: word ids and the n-gram → position index.
+    static SCRATCH: std::cell::RefCell<(Vec<u32>, FxMap<Gram, u32>)> =
+        std::cell::RefCell::new((Vec::new(), FxMap::default()));
 }
 
 /// `precook(s, 4)`: whitespace-split words and their 1..=n-gram counts.
 pub fn precook<'a>(s: &'a str, n: usize, interner: &mut Interner<'a>) -> Counts {
-    let words: Vec<u32> = py_split_whitespace(s).map(|w| interner.id(w) + 1).collect();
-    let mut c = Counts {
-        len: words.len(),
-        grams: Vec::new(),
-        index: FxMap::default(),
-    };
-    for k in 1..=n {
-        if words.len() < k {
-            break;
-        }
-        for i in 0..=(words.len() - k) {
-            let mut g: Gram = 0;
-            for (j, &w) in words[i..i + k].iter().enumerate() {
-                g |= (w as u128) << (32 * j);
+    SCRATCH.with(|cell| {
+        let (words, index) = &mut *cell.borrow_mut();
+        words.clear();
+        index.clear();
+        words.extend(py_split_whitespace(s).map(|w| interner.id(w) + 1));
+        let mut c = Counts {
+            len: words.len(),
+            grams: Vec::with_capacity(words.len() * n),
+        };
+        for k in 1..=n {
+            if words.len() < k {
+                break;
             }
-            match c.index.get(&g) {
-                Some(&pos) => c.grams[pos].1 += 1,
-                None => {
-                    c.index.insert(g, c.grams.len());
-                    c.grams.push((g, 1));
+            for i in 0..=(words.len() - k) {
+                let mut g: Gram = 0;
+                for (j, &w) in words[i..i + k].iter().enumerate() {
+                    g |= (w as u128) << (32 * j);
+                }
+                match index.get(&g) {
+                    Some(&pos) => c.grams[pos as usize].1 += 1,
+                    None => {
+                        index.insert(g, c.grams.len() as u32);
+                        c.grams.push((g, 1));
+                    }
                 }
             }
         }
-    }
-    c
+        c
+    })
 }
 
 /// numpy's pairwise summation (what `np.mean`/`np.sum` use on a contiguous float64 array).

@@ -418,13 +418,29 @@ impl PtbTokenizer {
     /// token goes through the full rule set; the two must print the same lines).
     pub fn tokenize_lines_with(&self, text: &str, fast_path: bool) -> Vec<String> {
         let mut cache: Option<Cache> = None;
+        let mut period_memo: std::collections::HashMap<&str, bool> =
+            std::collections::HashMap::new();
         let mut lines: Vec<String> = vec![String::new()];
         let mut pos = 0usize;
         let bytes = text.as_bytes();
         while pos < text.len() {
             if fast_path {
-                match fast_token(bytes, pos) {
-                    Fast::Token(end) => {
+                let mut fast = fast_token(bytes, pos);
+                if let Fast::WordBeforePeriod(end) = fast {
+                    let w = &text[pos..end];
+                    let safe = match period_memo.get(w) {
+                        Some(&v) => v,
+                        None => {
+                            let cache = cache.get_or_insert_with(|| Cache::new(&self.dfa));
+                            let v = self.period_safe(cache, w);
+                            period_memo.insert(w, v);
+                            v
+                        }
+                    };
+                    fast = if safe { Fast::Token(end) } else { Fast::No };
+                }
+                match fast {
+                    Fast::Token(end) | Fast::WordBeforePeriod(end) => {
                         let line = lines.last_mut().expect("at least one line");
                         if !line.is_empty() {
                             line.push(' ');
@@ -540,6 +556,24 @@ impl PtbTokenizer {
         lines
     }
 
+    /// Whether the letter run `w` (1..=7 ASCII letters) before a plain period is printed as
+    /// it is: no abbreviation rule (`etc.`, `Mr.`, `no. 5`, `Co. Ltd`, acronyms) matches it.
+    /// Those rules need no trailing context, a digit, or ` ltd`/` lim` after the period, so
+    /// the three probes cover them; every other rule stops before such a period.
+    fn period_safe(&self, cache: &mut Cache, w: &str) -> bool {
+        [format!("{w}."), format!("{w}. 5"), format!("{w}. ltd")]
+            .iter()
+            .all(|probe| {
+                let (rule, end) = self.longest(cache, probe, 0);
+                let Some(r) = rule else { return false };
+                let tok_end = match self.split_regexes(r) {
+                    Some((m, l)) => split_point(probe, 0, end, m, l),
+                    None => end,
+                };
+                tok_end == w.len() && matches!(self.rules[r].act, Act::Plain | Act::SoftHyphen)
+            })
+    }
+
     /// Longest match at `pos` over all rules; ties go to the earliest rule.
     fn longest(&self, cache: &mut Cache, text: &str, pos: usize) -> (Option<usize>, usize) {
         let input = Input::new(text).range(pos..).anchored(Anchored::Yes);
@@ -575,6 +609,9 @@ enum Fast {
     Skip(usize),
     /// A `\n` line break.
     Newline,
+    /// `[A-Za-z]{1,7}` ending at `end` before a plain period: a token unless an abbreviation
+    /// rule claims it (decided by [`PtbTokenizer::period_safe`]).
+    WordBeforePeriod(usize),
     /// Not plain text: use the full rule set.
     No,
 }
@@ -596,7 +633,8 @@ fn is_split_word(w: &[u8]) -> bool {
 ///   before a plain period (see [`plain_period`]) when the run has 8 letters or more.
 /// * a run of ASCII spaces (skipped; no rule starts with a space but the skip rule);
 /// * `\n` (a line break; `\r\n` is left to the rules);
-/// * `,` followed by a space, `\n` or the end (no number, no smiley);
+/// * `,` `;` `:` or a `?`/`!` run followed by a space, `\n` or the end (no number, no smiley),
+///   also right after a letter run;
 /// * `.` followed by `\n`, the end, or a space and then neither `.` nor U+00A0 (no number, no
 ///   spaced ellipsis `. . .`).
 fn fast_token(b: &[u8], pos: usize) -> Fast {
@@ -610,15 +648,22 @@ fn fast_token(b: &[u8], pos: usize) -> Fast {
         if is_split_word(&b[pos..end]) {
             return Fast::No;
         }
-        if boundary(end) || (b[end] == b',' && boundary(end + 1)) {
+        if boundary(end) || plain_punct_end(b, end).is_some() {
             return Fast::Token(end);
         }
         // Abbreviation rules (`etc.`, `Mr.`, `bancorp.`, single-letter acronyms) only cover
         // letter runs of at most 7 letters; longer ones end before a plain period.
-        if b[end] == b'.' && end - pos >= 8 && plain_period(b, end) {
-            return Fast::Token(end);
+        if b[end] == b'.' && plain_period(b, end) {
+            return if end - pos >= 8 {
+                Fast::Token(end)
+            } else {
+                Fast::WordBeforePeriod(end)
+            };
         }
         return Fast::No;
+    }
+    if let Some(end) = plain_punct_end(b, pos) {
+        return Fast::Token(end);
     }
     match c {
         b' ' => {
@@ -629,10 +674,27 @@ fn fast_token(b: &[u8], pos: usize) -> Fast {
             Fast::Skip(end)
         }
         b'\n' => Fast::Newline,
-        b',' if boundary(pos + 1) => Fast::Token(pos + 1),
         b'.' if plain_period(b, pos) => Fast::Token(pos + 1),
         _ => Fast::No,
     }
+}
+
+/// `,` `;` `:` or a run of `?`/`!` at `pos` followed by a space, `\n` or the end: the lexer
+/// prints it as one token (no number, smiley, URL or e-mail can continue it). Returns its end.
+fn plain_punct_end(b: &[u8], pos: usize) -> Option<usize> {
+    let boundary = |i: usize| i >= b.len() || b[i] == b' ' || b[i] == b'\n';
+    let end = match b.get(pos)? {
+        b',' | b';' | b':' => pos + 1,
+        b'?' | b'!' => {
+            let mut e = pos + 1;
+            while e < b.len() && matches!(b[e], b'?' | b'!') {
+                e += 1;
+            }
+            e
+        }
+        _ => return None,
+    };
+    boundary(end).then_some(end)
 }
 
 /// A `.` at `pos` that the lexer prints as a token of its own: followed by `\n`, the end, or a

@@ -14,6 +14,7 @@ pub mod openai;
 
 use std::path::{Path, PathBuf};
 
+use covip_data::prompt::{self, Templates};
 use covip_data::{Letter, Qa};
 
 use crate::rewards::{
@@ -77,59 +78,33 @@ impl<J: Judge + ?Sized> Judge for Box<J> {
     }
 }
 
-const DEFAULT_TEMPLATE: &str = "\
-You will read a description of an image and then one multiple-choice question about it.
-Base your answer on the description and nothing else: no outside knowledge, no guesses about \
-details it does not state.
-- If the description clearly supports one of the options A, B or C, choose that option.
-- If it supports none of A, B or C, choose D.
-Give a short justification first. Then write the final line exactly as
-Answer: \\boxed{X}
-with a single letter A, B, C or D in place of X.
-
-[Description]
-{description}
-
-[Question]
-{question}";
-
-/// The judge's text prompt: a template with the placeholders `{description}` and `{question}`
-/// (the question followed by its options, one per line as `A. …` to `D. …`).
+/// The judge's text prompt (SPEC §3): covip-data's `judge` and `judge_question` templates, so
+/// one wording serves the rewards, the evaluation and the prompt renderer. The `judge`
+/// template has the placeholders `{{description}}` and `{{question}}` (the question followed by
+/// its options, one per line as `A. …` to `D. …`); replace it to drop in the released wording.
 ///
 /// ```
 /// use covip_data::{Letter, Qa};
 /// use covip_rl::judge::JudgePrompt;
-/// let t = JudgePrompt::from_template("D: {description}\nQ: {question}").unwrap();
+/// let t = JudgePrompt::from_template("D: {{description}}\nQ: {{question}}").unwrap();
 /// let qa = Qa::new("q1", "Where was it?", ["Seoul", "Jeju", "Busan"], "cannot tell", Letter::A);
-/// let p = t.render("A dog in {Seoul}.", &qa).unwrap();
-/// assert_eq!(p, "D: A dog in {Seoul}.\nQ: Question: Where was it?\nA. Seoul\nB. Jeju\nC. Busan\nD. cannot tell\n");
+/// let p = t.render("A dog in {{question}}.", &qa).unwrap();
+/// assert_eq!(p, "D: A dog in {{question}}.\nQ: Question: Where was it?\nA. Seoul\nB. Jeju\nC. Busan\nD. cannot tell\n");
 /// assert!(JudgePrompt::from_template("no placeholders").is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct JudgePrompt {
-    template: String,
-}
-
-impl Default for JudgePrompt {
-    fn default() -> Self {
-        JudgePrompt {
-            template: DEFAULT_TEMPLATE.to_string(),
-        }
-    }
+    templates: Templates,
 }
 
 impl JudgePrompt {
-    /// A template; it must contain `{description}` and `{question}`.
+    /// A judge template; it must contain `{{description}}` and `{{question}}`.
     pub fn from_template(template: impl Into<String>) -> Result<Self, JudgeError> {
-        let template = template.into();
-        for key in ["{description}", "{question}"] {
-            if !template.contains(key) {
-                return Err(JudgeError::Prompt(format!(
-                    "judge prompt template lacks the placeholder {key}"
-                )));
-            }
-        }
-        Ok(JudgePrompt { template })
+        let mut templates = Templates::default();
+        templates
+            .set("judge", template.into())
+            .map_err(|e| JudgeError::Prompt(e.to_string()))?;
+        Ok(JudgePrompt { templates })
     }
 
     /// Reads a template from a UTF-8 file.
@@ -141,43 +116,36 @@ impl JudgePrompt {
             .map_err(|e| JudgeError::Prompt(format!("{}: {e}", path.display())))
     }
 
+    /// Uses a full set of covip-data templates (their `judge` and `judge_question`).
+    pub fn from_templates(templates: Templates) -> Self {
+        JudgePrompt { templates }
+    }
+
     pub fn template(&self) -> &str {
-        &self.template
+        &self.templates.judge
     }
 
-    /// The question block: `Question: …` then `A. …` to `D. …`, each line ending in `\n`.
+    /// A QA the judge can be asked: all four options present.
+    fn check_options(qa: &Qa) -> Result<(), JudgeError> {
+        match Letter::ALL.into_iter().find(|l| qa.option(*l).is_none()) {
+            Some(l) => Err(JudgeError::Prompt(format!(
+                "QA {:?} has no option {l}",
+                qa.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The question block with the default wording: `Question: …` then `A. …` to `D. …`.
     pub fn question_block(qa: &Qa) -> Result<String, JudgeError> {
-        let mut s = format!("Question: {}\n", qa.question);
-        for l in Letter::ALL {
-            let opt = qa
-                .option(l)
-                .ok_or_else(|| JudgeError::Prompt(format!("QA {:?} has no option {l}", qa.id)))?;
-            s.push_str(&format!("{l}. {opt}\n"));
-        }
-        Ok(s)
+        Self::check_options(qa)?;
+        Ok(prompt::judge_question(qa, &Templates::default()))
     }
 
-    /// Fills the placeholders in one pass (text inserted is never re-scanned).
+    /// The judge's prompt for `description` and `qa` (placeholders filled in one pass).
     pub fn render(&self, description: &str, qa: &Qa) -> Result<String, JudgeError> {
-        let question = Self::question_block(qa)?;
-        let mut out = String::with_capacity(self.template.len() + description.len() + 256);
-        let mut rest = self.template.as_str();
-        while let Some(i) = rest.find('{') {
-            out.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            if let Some(t) = tail.strip_prefix("{description}") {
-                out.push_str(description);
-                rest = t;
-            } else if let Some(t) = tail.strip_prefix("{question}") {
-                out.push_str(&question);
-                rest = t;
-            } else {
-                out.push('{');
-                rest = &tail[1..];
-            }
-        }
-        out.push_str(rest);
-        Ok(out)
+        Self::check_options(qa)?;
+        Ok(prompt::judge_text(description, qa, &self.templates))
     }
 }
 
@@ -282,15 +250,15 @@ mod tests {
     fn template_from_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.txt");
-        std::fs::write(&p, "{question}|{description}").unwrap();
+        std::fs::write(&p, "{{question}}|{{description}}").unwrap();
         let t = JudgePrompt::from_file(&p).unwrap();
         let qa = Qa::new("q", "Q", ["a", "b", "c"], "d", Letter::A);
         assert_eq!(
             t.render("desc", &qa).unwrap(),
             "Question: Q\nA. a\nB. b\nC. c\nD. d\n|desc"
         );
-        std::fs::write(&p, "{description} only").unwrap();
+        std::fs::write(&p, "{{description}} only").unwrap();
         let e = JudgePrompt::from_file(&p).unwrap_err().to_string();
-        assert!(e.contains("t.txt") && e.contains("{question}"), "{e}");
+        assert!(e.contains("t.txt") && e.contains("{{question}}"), "{e}");
     }
 }

@@ -35,7 +35,7 @@ pub fn group_advantages(
     if group_size == 0 {
         return Err(LossError::Advantages("group size is 0".into()));
     }
-    if rewards.len() % group_size != 0 {
+    if !rewards.len().is_multiple_of(group_size) {
         return Err(LossError::Advantages(format!(
             "{} rewards do not split into groups of {group_size}",
             rewards.len()

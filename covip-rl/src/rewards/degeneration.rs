@@ -18,7 +18,6 @@
 //! assert!(!filter.is_degenerate("A calm lake at dawn.").unwrap());
 //! ```
 use std::cell::RefCell;
-use std::hash::Hasher;
 use std::sync::Arc;
 
 /// Counts tokens the way the policy model's tokenizer does; what the length limit needs.
@@ -251,6 +250,7 @@ fn is_py_space_ascii(b: u8) -> bool {
 }
 
 /// Trimmed, lower-cased, white space folded to single spaces.
+#[cfg(test)]
 fn clean_into(text: &str, out: &mut String) {
     out.clear();
     let mut pending = false;
@@ -296,56 +296,189 @@ struct Scratch {
     ids: Vec<u32>,
     prefix: Vec<u64>,
     powers: Vec<u64>,
+    /// Per word of `clean`: (start, end) byte span and its hash.
+    spans: Vec<(u32, u32)>,
+    hashes: Vec<u64>,
+    /// Word table: index into `spans` of the first occurrence, or `u32::MAX`.
     word_slots: Vec<u32>,
-    word_spans: Vec<(u32, u32)>,
-    slots: Vec<u32>,
-    slot_hash: Vec<u64>,
-    slot_count: Vec<u32>,
+    table: Vec<Slot>,
 }
+
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    owner: u32,
+    count: u32,
+}
+
+const EMPTY: Slot = Slot {
+    hash: 0,
+    owner: u32::MAX,
+    count: 0,
+};
 
 const HASH_BASE: u64 = 0x100_0000_01b3_u64 | 1 << 40 | 0x5bd1e995;
 
+/// A word's hash, eight bytes at a time.
+#[inline]
+fn word_hash(w: &[u8]) -> u64 {
+    let mut h = w.len() as u64;
+    let mut chunks = w.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h.rotate_left(5) ^ x).wrapping_mul(FX_SEED);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(FX_SEED);
+    }
+    h
+}
+
+/// Single pass over the text: the cleaned bytes, and each word's span and hash.
+struct Cleaner<'a> {
+    out: &'a mut Vec<u8>,
+    spans: &'a mut Vec<(u32, u32)>,
+    hashes: &'a mut Vec<u64>,
+    pending_space: bool,
+    word_start: usize,
+    in_word: bool,
+}
+
+impl Cleaner<'_> {
+    #[inline]
+    fn space(&mut self) {
+        if self.in_word {
+            let w = &self.out[self.word_start..];
+            self.hashes.push(word_hash(w));
+            self.spans
+                .push((self.word_start as u32, self.out.len() as u32));
+            self.in_word = false;
+        }
+        self.pending_space = !self.out.is_empty();
+    }
+
+    #[inline]
+    fn start_word(&mut self) {
+        if !self.in_word {
+            if self.pending_space {
+                self.out.push(b' ');
+                self.pending_space = false;
+            }
+            self.in_word = true;
+            self.word_start = self.out.len();
+        }
+    }
+
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.start_word();
+        self.out.push(b);
+    }
+
+    /// A run of ASCII bytes that are not white space.
+    #[inline]
+    fn ascii_run(&mut self, run: &[u8]) {
+        self.start_word();
+        self.out.extend(run.iter().map(u8::to_ascii_lowercase));
+    }
+
+    fn char(&mut self, c: char) {
+        let mut buf = [0u8; 4];
+        for &b in c.encode_utf8(&mut buf).as_bytes() {
+            self.byte(b);
+        }
+    }
+}
+
 impl Scratch {
     fn load(&mut self, text: &str) {
-        let mut clean = std::mem::take(&mut self.clean);
-        clean_into(text, &mut clean);
-        self.ids.clear();
-        self.word_spans.clear();
-        let n_words = if clean.is_empty() {
-            0
+        // Python lower-cases Σ by context (final sigma); `str::to_lowercase` does the same, and
+        // character-wise lower-casing agrees with it everywhere else.
+        if text.contains('Σ') {
+            let lower = text.to_lowercase();
+            self.load_from(&lower);
         } else {
-            clean.bytes().filter(|&b| b == b' ').count() + 1
-        };
+            self.load_from(text);
+        }
+    }
+
+    fn load_from(&mut self, text: &str) {
+        let mut out = std::mem::take(&mut self.clean).into_bytes();
+        out.clear();
+        out.reserve(text.len() + 8);
+        self.spans.clear();
+        self.hashes.clear();
+        {
+            let mut c = Cleaner {
+                out: &mut out,
+                spans: &mut self.spans,
+                hashes: &mut self.hashes,
+                pending_space: false,
+                word_start: 0,
+                in_word: false,
+            };
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if b < 0x80 {
+                    if is_py_space_ascii(b) {
+                        c.space();
+                        i += 1;
+                    } else {
+                        let mut j = i + 1;
+                        while j < bytes.len() && bytes[j] < 0x80 && !is_py_space_ascii(bytes[j]) {
+                            j += 1;
+                        }
+                        c.ascii_run(&bytes[i..j]);
+                        i = j;
+                    }
+                } else {
+                    let ch = text[i..].chars().next().expect("char boundary");
+                    i += ch.len_utf8();
+                    if is_py_space(ch) {
+                        c.space();
+                    } else {
+                        for lc in ch.to_lowercase() {
+                            c.char(lc);
+                        }
+                    }
+                }
+            }
+            c.pending_space = false;
+            c.space();
+        }
+        self.clean = String::from_utf8(out).expect("cleaning keeps UTF-8");
+        // Intern words: equal words get equal ids (hashes pick the slot, bytes confirm).
+        let n_words = self.spans.len();
         let cap = (n_words * 2).next_power_of_two().max(16);
         let mask = cap - 1;
         self.word_slots.clear();
         self.word_slots.resize(cap, u32::MAX);
-        if n_words > 0 {
-            let bytes = clean.as_bytes();
-            let mut start = 0usize;
-            for w in clean.split(' ') {
-                let end = start + w.len();
-                let mut hasher = FxHasher::default();
-                hasher.write(w.as_bytes());
-                let h = hasher.finish();
-                let mut slot = (fold(h) as usize) & mask;
-                let id = loop {
-                    let owner = self.word_slots[slot];
-                    if owner == u32::MAX {
-                        let id = self.word_spans.len() as u32;
-                        self.word_spans.push((start as u32, end as u32));
-                        self.word_slots[slot] = id;
-                        break id;
-                    }
-                    let (s, e) = self.word_spans[owner as usize];
-                    if &bytes[s as usize..e as usize] == w.as_bytes() {
-                        break owner;
-                    }
-                    slot = (slot + 1) & mask;
-                };
-                self.ids.push(id);
-                start = end + 1;
-            }
+        self.ids.clear();
+        let bytes = self.clean.as_bytes();
+        for w in 0..n_words {
+            let (s, e) = self.spans[w];
+            let word = &bytes[s as usize..e as usize];
+            let mut slot = (fold(self.hashes[w]) as usize) & mask;
+            let id = loop {
+                let owner = self.word_slots[slot];
+                if owner == u32::MAX {
+                    self.word_slots[slot] = w as u32;
+                    break w as u32;
+                }
+                let (os, oe) = self.spans[owner as usize];
+                if self.hashes[owner as usize] == self.hashes[w]
+                    && &bytes[os as usize..oe as usize] == word
+                {
+                    break owner;
+                }
+                slot = (slot + 1) & mask;
+            };
+            self.ids.push(id);
         }
         // Prefix hashes over mixed ids; a window's hash is pre[i + n] - pre[i] * B^n.
         self.prefix.clear();
@@ -355,14 +488,14 @@ impl Scratch {
             h = h.wrapping_mul(HASH_BASE).wrapping_add(mix(id as u64 + 1));
             self.prefix.push(h);
         }
-        self.clean = clean;
     }
 
     fn sentence_ratio(&self, config: &DegenerationConfig) -> Option<f64> {
-        let mut sentences: Vec<&str> = self
+        let mut sentences: Vec<&[u8]> = self
             .clean
-            .split(['.', '!', '?'])
-            .map(|s| s.trim_matches(' '))
+            .as_bytes()
+            .split(|&b| matches!(b, b'.' | b'!' | b'?'))
+            .map(|s| s.trim_ascii())
             .filter(|s| !s.is_empty())
             .collect();
         let total = sentences.len();
@@ -404,39 +537,36 @@ impl Scratch {
         let pn = self.powers[n];
         let cap = (total * 2).next_power_of_two().max(16);
         let mask = cap - 1;
-        self.slots.clear();
-        self.slots.resize(cap, u32::MAX);
-        self.slot_hash.resize(cap, 0);
-        self.slot_count.resize(cap, 0);
+        self.table.clear();
+        self.table.resize(cap, EMPTY);
         let ids = &self.ids;
+        let table = &mut self.table;
         let mut distinct = 0usize;
+        let mut repeated = 0usize;
         for i in 0..total {
             let h = self.prefix[i + n].wrapping_sub(self.prefix[i].wrapping_mul(pn));
             let mut slot = (fold(h) as usize) & mask;
             loop {
-                let owner = self.slots[slot];
-                if owner == u32::MAX {
-                    self.slots[slot] = i as u32;
-                    self.slot_hash[slot] = h;
-                    self.slot_count[slot] = 1;
+                let e = &mut table[slot];
+                if e.owner == u32::MAX {
+                    *e = Slot {
+                        hash: h,
+                        owner: i as u32,
+                        count: 1,
+                    };
                     distinct += 1;
                     break;
                 }
-                let o = owner as usize;
-                if self.slot_hash[slot] == h && ids[o..o + n] == ids[i..i + n] {
-                    self.slot_count[slot] += 1;
+                let o = e.owner as usize;
+                if e.hash == h && ids[o..o + n] == ids[i..i + n] {
+                    // A window seen a second time adds both occurrences, later ones one each.
+                    e.count += 1;
+                    repeated += if e.count == 2 { 2 } else { 1 };
                     break;
                 }
                 slot = (slot + 1) & mask;
             }
         }
-        let repeated = self
-            .slots
-            .iter()
-            .zip(&self.slot_count)
-            .filter(|(s, c)| **s != u32::MAX && **c > 1)
-            .map(|(_, c)| *c as usize)
-            .sum();
         (total, distinct, repeated)
     }
 }
@@ -451,43 +581,7 @@ fn fold(h: u64) -> u64 {
     (h ^ (h >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17
 }
 
-/// A small fast non-cryptographic hasher for the word table (inputs are our own words).
-#[derive(Default, Clone, Copy)]
-struct FxHasher {
-    hash: u64,
-}
-
 const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
 
 #[cfg(test)]
 mod tests {

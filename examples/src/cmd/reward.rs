@@ -43,7 +43,7 @@ pub struct Args {
     /// Model name sent to the judge endpoint.
     #[arg(long, default_value = "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8")]
     pub judge_model: String,
-    /// Replace the judge prompt with a template file ({description} and {question}).
+    /// Replace the judge prompt with a template file ({{description}} and {{question}}).
     #[arg(long)]
     pub judge_prompt: Option<PathBuf>,
     /// Persist judge answers here (JSONL) and reuse them on later runs.
