@@ -2,9 +2,14 @@
 //! covip-rl in one run, checks that they agree record by record, and prints the throughput of
 //! each and the ratio (one core each: the Rust side is single-threaded).
 //!
+//! Each side times `--repeat` passes over the whole file separately and reports the median and
+//! the best pass; the ratios compare median with median and best with best. For low noise, pin
+//! the run (Python inherits the affinity) to one core and look at the load average it prints:
+//!
 //! ```text
-//! cargo run --release -p covip-bench --bin reward_compare -- [--n 400] [--share 0.25]
-//!     [--seed 7] [--repeat 3] [--python python3] [--script scripts/reward_reference.py]
+//! taskset -c 0 cargo run --release -p covip-bench --bin reward_compare -- [--n 400]
+//!     [--share 0.25] [--seed 7] [--repeat 7] [--python python3]
+//!     [--script scripts/reward_reference.py]
 //! ```
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -31,7 +36,7 @@ fn opts() -> Result<Opts, String> {
         n: 400,
         share: 0.25,
         seed: 7,
-        repeat: 3,
+        repeat: 7,
         python: "python3".into(),
         script: PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -62,12 +67,42 @@ struct Rec {
     judge_neg: Vec<String>,
 }
 
+/// (median, best) captions per second over passes of `per_pass` captions.
+fn rates(per_pass: usize, mut secs: Vec<f64>) -> (f64, f64) {
+    secs.sort_by(f64::total_cmp);
+    let m = secs.len() / 2;
+    let median = if secs.len() % 2 == 1 {
+        secs[m]
+    } else {
+        (secs[m - 1] + secs[m]) / 2.0
+    };
+    (per_pass as f64 / median, per_pass as f64 / secs[0])
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The CPUs this process may run on (`taskset` affinity), as the kernel lists them.
+fn cpus_allowed() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|v| v.trim().to_string()))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The pass times (seconds) and the results of the Python reference.
 fn python(
     o: &Opts,
     input: &PathBuf,
     mode: &str,
     output: &PathBuf,
-) -> Result<(f64, Vec<Value>), String> {
+) -> Result<(Vec<f64>, Vec<Value>), String> {
     let out = Command::new(&o.python)
         .arg(&o.script)
         .args(["--input", input.to_str().unwrap(), "--mode", mode])
@@ -88,7 +123,13 @@ fn python(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    Ok((summary["captions_per_s"].as_f64().unwrap(), results))
+    let passes = summary["pass_seconds"]
+        .as_array()
+        .ok_or("python summary has no pass_seconds")?
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    Ok((passes, results))
 }
 
 fn close(a: &Value, b: &Value) -> bool {
@@ -133,6 +174,11 @@ fn main() -> ExitCode {
     let filter = DegenerationFilter::default();
     let cfg = RetrievalConfig::default();
     println!(
+        "load average {}; CPUs allowed {}",
+        load_average(),
+        cpus_allowed()
+    );
+    println!(
         "{} captions, {:.0} words on average, {} degenerate; {} timed passes each",
         recs.len(),
         words as f64 / recs.len() as f64,
@@ -142,12 +188,16 @@ fn main() -> ExitCode {
         o.repeat
     );
     println!(
-        "{:<10} {:>16} {:>16} {:>8}  agree",
-        "mode", "python capt/s", "rust capt/s", "ratio"
+        "{:<8} {:>21} {:>21} {:>15}  agree",
+        "", "python capt/s", "rust capt/s", "ratio"
+    );
+    println!(
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>7} {:>7}",
+        "mode", "median", "best", "median", "best", "median", "best"
     );
     let mut all_agree = true;
     for mode in ["verdict", "report", "caption"] {
-        let (py_rate, py) = match python(&o, &input, mode, &dir.join(format!("{mode}.jsonl"))) {
+        let (py_secs, py) = match python(&o, &input, mode, &dir.join(format!("{mode}.jsonl"))) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -175,8 +225,9 @@ fn main() -> ExitCode {
         };
         let rust = run_once();
         // Time the computation alone (building the JSON for comparison is not timed).
-        let start = Instant::now();
+        let mut rust_secs = Vec::with_capacity(o.repeat);
         for _ in 0..o.repeat {
+            let start = Instant::now();
             for r in &recs {
                 match mode {
                     "verdict" => {
@@ -207,9 +258,10 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            rust_secs.push(start.elapsed().as_secs_f64());
         }
-        let secs = start.elapsed().as_secs_f64();
-        let rust_rate = (recs.len() * o.repeat) as f64 / secs;
+        let (py_med, py_best) = rates(recs.len(), py_secs);
+        let (rust_med, rust_best) = rates(recs.len(), rust_secs);
         let mut mismatches = 0;
         for (i, (a, b)) in rust.iter().zip(&py).enumerate() {
             let same = match (a, b) {
@@ -234,8 +286,9 @@ fn main() -> ExitCode {
         let agree = mismatches == 0 && rust.len() == py.len();
         all_agree &= agree;
         println!(
-            "{mode:<10} {py_rate:>16.0} {rust_rate:>16.0} {:>7.1}x  {}",
-            rust_rate / py_rate,
+            "{mode:<8} {py_med:>10.0} {py_best:>10.0} {rust_med:>10.0} {rust_best:>10.0} {:>6.1}x {:>6.1}x  {}",
+            rust_med / py_med,
+            rust_best / py_best,
             if agree {
                 "yes".to_string()
             } else {
@@ -243,6 +296,7 @@ fn main() -> ExitCode {
             }
         );
     }
+    println!("load average {} at the end", load_average());
     let _ = std::fs::remove_dir_all(&dir);
     if all_agree {
         ExitCode::SUCCESS

@@ -4,7 +4,9 @@
 //! reference weights, Gaussian length penalty with σ = 6 where the "length" is the number of
 //! bigrams (a quirk of the reference code), averaged over n and references, × 10.
 
-use super::ngram::{Counts, FxMap, Gram, Interner, gram_order, np_mean, np_sum, precook};
+use super::ngram::{
+    Counts, FxMap, Gram, Interner, gram_order, gram_u64, np_mean, np_sum, precook,
+};
 
 const N: usize = 4;
 const SIGMA: f64 = 6.0;
@@ -98,9 +100,23 @@ pub fn cider_d(refs: &[Vec<String>], cands: &[String]) -> (f64, Vec<f64>) {
         .map(|rs| rs.iter().map(|r| precook(r, N, &mut it)).collect())
         .collect();
     let ctest: Vec<Counts> = cands.iter().map(|c| precook(c, N, &mut it)).collect();
+    // Up to 65535 distinct words an n-gram fits 64 bits: a map half the size, fewer misses.
+    if it.len() < 0xFFFF {
+        score_counts(&crefs, &ctest, gram_u64)
+    } else {
+        score_counts(&crefs, &ctest, |g| g)
+    }
+}
+
+fn score_counts<K: std::hash::Hash + Eq + Copy>(
+    crefs: &[Vec<Counts>],
+    ctest: &[Counts],
+    key: impl Fn(Gram) -> K,
+) -> (f64, Vec<f64>) {
     // Dense ids for the reference n-grams; document frequency = number of images whose
     // references contain the n-gram.
-    let mut gid: FxMap<Gram, u32> = FxMap::default();
+    let total: usize = crefs.iter().flatten().map(|c| c.grams.len()).sum();
+    let mut gid: FxMap<K, u32> = FxMap::with_capacity_and_hasher(total / 4, Default::default());
     let mut df: Vec<u32> = Vec::new();
     let mut seen_in: Vec<u32> = Vec::new();
     let ref_ids: Vec<Vec<Vec<u32>>> = crefs
@@ -113,7 +129,7 @@ pub fn cider_d(refs: &[Vec<String>], cands: &[String]) -> (f64, Vec<f64>) {
                         .iter()
                         .map(|&(g, _)| {
                             let next = gid.len() as u32;
-                            let id = *gid.entry(g).or_insert(next);
+                            let id = *gid.entry(key(g)).or_insert(next);
                             if id == next {
                                 df.push(0);
                                 seen_in.push(u32::MAX);
@@ -135,7 +151,7 @@ pub fn cider_d(refs: &[Vec<String>], cands: &[String]) -> (f64, Vec<f64>) {
         .map(|c| {
             c.grams
                 .iter()
-                .map(|(g, _)| gid.get(g).copied().unwrap_or(NO_ID))
+                .map(|&(g, _)| gid.get(&key(g)).copied().unwrap_or(NO_ID))
                 .collect()
         })
         .collect();

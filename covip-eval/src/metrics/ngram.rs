@@ -65,6 +65,25 @@ impl<'a> Interner<'a> {
         let n = self.ids.len() as u32;
         *self.ids.entry(w).or_insert(n)
     }
+
+    /// Number of distinct words seen.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no word was seen.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// `g` packed into 64 bits (16 bits per slot); only valid while every word id + 1 < 2^16.
+pub fn gram_u64(g: Gram) -> u64 {
+    let mut out = 0u64;
+    for i in 0..4 {
+        out |= (((g >> (32 * i)) as u32 as u64) & 0xFFFF) << (16 * i);
+    }
+    out
 }
 
 /// N-gram counts of one sentence, keys in first-occurrence order per order n.

@@ -245,7 +245,7 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-fn is_py_space_ascii(b: u8) -> bool {
+const fn is_py_space_ascii(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f)
 }
 
@@ -289,39 +289,108 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Reusable buffers: the cleaned text, word ids, prefix hashes and an open-addressing table.
+/// Reusable per-thread buffers, so that a caption allocates nothing once they have grown.
+///
+/// One pass over the text produces the cleaned bytes, each word's span and hash, and each
+/// sentence's span. Words are then interned (hash picks the slot, bytes confirm), and every window
+/// size becomes a *level*: per window, the index of the first window with the same words (its
+/// class), and per class its count. The first level is built from word ids (rolling hash picks the
+/// slot, ids confirm); larger sizes are pairs of smaller levels (a 20-window is its first 10-window
+/// followed by the next 10-window), keyed exactly by the two class indices, so nothing relies on a
+/// hash being collision-free. A window whose part is unique (count 1) is unique too and skips the
+/// table.
 #[derive(Default)]
 struct Scratch {
-    clean: String,
-    ids: Vec<u32>,
-    prefix: Vec<u64>,
-    powers: Vec<u64>,
-    /// Per word of `clean`: (start, end) byte span and its hash.
+    clean: Vec<u8>,
+    /// Per word of `clean`: (start, end) byte span and hash.
     spans: Vec<(u32, u32)>,
     hashes: Vec<u64>,
-    /// Word table: index into `spans` of the first occurrence, or `u32::MAX`.
-    word_slots: Vec<u32>,
-    table: Vec<Slot>,
+    /// Per sentence of `clean` (already trimmed, never empty): (start, end) byte span.
+    sentences: Vec<(u32, u32)>,
+    /// Per word: the index of its first occurrence.
+    ids: Vec<u32>,
+    /// Per first occurrence of a word: its count.
+    word_counts: Vec<u32>,
+    prefix: Vec<u64>,
+    powers: Vec<u64>,
+    /// Levels computed for the loaded text: `levels[..n_levels]` (the rest are spare buffers).
+    levels: Vec<Level>,
+    n_levels: usize,
+    table: Table,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Default)]
+struct Level {
+    size: usize,
+    /// Per window: the index of the first window with the same words.
+    class: Vec<u32>,
+    /// Per first window of a class: the class's count (0 elsewhere).
+    count: Vec<u32>,
+    distinct: usize,
+    /// Sum of the counts of classes with count > 1.
+    repeated: usize,
+}
+
+/// Open addressing without clearing: a slot belongs to the current use when its stamp matches.
+#[derive(Default)]
+struct Table {
+    slots: Vec<Slot>,
+    stamp: u32,
+    mask: usize,
+}
+
+#[derive(Clone, Copy, Default)]
 struct Slot {
-    hash: u64,
-    owner: u32,
-    count: u32,
+    key: u64,
+    value: u32,
+    stamp: u32,
 }
 
-const EMPTY: Slot = Slot {
-    hash: 0,
-    owner: u32::MAX,
-    count: 0,
-};
+impl Table {
+    /// Starts a new use for up to `n` entries.
+    fn reset(&mut self, n: usize) {
+        let cap = (n * 2).next_power_of_two().max(16);
+        if cap > self.slots.len() {
+            self.slots.clear();
+            self.slots.resize(cap, Slot::default());
+            self.stamp = 0;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.slots.fill(Slot::default());
+            self.stamp = 1;
+        }
+        self.mask = cap - 1;
+    }
+
+    /// The value stored under a key equal to `key` (as judged by `same`), or inserts `value`
+    /// and returns `None`.
+    #[inline]
+    fn find_or_insert(&mut self, key: u64, value: u32, same: impl Fn(u32) -> bool) -> Option<u32> {
+        let mut i = (fold(key) as usize) & self.mask;
+        loop {
+            let s = &mut self.slots[i];
+            if s.stamp != self.stamp {
+                *s = Slot {
+                    key,
+                    value,
+                    stamp: self.stamp,
+                };
+                return None;
+            }
+            if s.key == key && same(s.value) {
+                return Some(s.value);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
 
 const HASH_BASE: u64 = 0x100_0000_01b3_u64 | 1 << 40 | 0x5bd1e995;
 
-/// A word's hash, eight bytes at a time.
+/// A byte string's hash, eight bytes at a time.
 #[inline]
-fn word_hash(w: &[u8]) -> u64 {
+fn bytes_hash(w: &[u8]) -> u64 {
     let mut h = w.len() as u64;
     let mut chunks = w.chunks_exact(8);
     for c in &mut chunks {
@@ -337,14 +406,40 @@ fn word_hash(w: &[u8]) -> u64 {
     h
 }
 
-/// Single pass over the text: the cleaned bytes, and each word's span and hash.
+/// Byte classes of the cleaning pass.
+const WORD: u8 = 0;
+const SPACE: u8 = 1;
+const STOP: u8 = 2;
+const NON_ASCII: u8 = 3;
+
+const CLASSES: [u8; 256] = {
+    let mut t = [WORD; 256];
+    let mut b = 0;
+    while b < 256 {
+        if b >= 0x80 {
+            t[b] = NON_ASCII;
+        } else if is_py_space_ascii(b as u8) {
+            t[b] = SPACE;
+        } else if b as u8 == b'.' || b as u8 == b'!' || b as u8 == b'?' {
+            t[b] = STOP;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// The state of the single cleaning pass.
 struct Cleaner<'a> {
     out: &'a mut Vec<u8>,
     spans: &'a mut Vec<(u32, u32)>,
     hashes: &'a mut Vec<u64>,
+    sentences: &'a mut Vec<(u32, u32)>,
     pending_space: bool,
-    word_start: usize,
     in_word: bool,
+    word_start: usize,
+    in_sentence: bool,
+    sentence_start: usize,
+    sentence_end: usize,
 }
 
 impl Cleaner<'_> {
@@ -352,7 +447,7 @@ impl Cleaner<'_> {
     fn space(&mut self) {
         if self.in_word {
             let w = &self.out[self.word_start..];
-            self.hashes.push(word_hash(w));
+            self.hashes.push(bytes_hash(w));
             self.spans
                 .push((self.word_start as u32, self.out.len() as u32));
             self.in_word = false;
@@ -360,6 +455,7 @@ impl Cleaner<'_> {
         self.pending_space = !self.out.is_empty();
     }
 
+    /// Before a byte that is not white space.
     #[inline]
     fn start_word(&mut self) {
         if !self.in_word {
@@ -372,24 +468,38 @@ impl Cleaner<'_> {
         }
     }
 
+    /// A byte of a sentence (not white space, not `.`, `!`, `?`).
     #[inline]
-    fn byte(&mut self, b: u8) {
+    fn sentence_byte(&mut self, b: u8) {
         self.start_word();
+        if !self.in_sentence {
+            self.in_sentence = true;
+            self.sentence_start = self.out.len();
+        }
+        self.out.push(b);
+        self.sentence_end = self.out.len();
+    }
+
+    /// `.`, `!` or `?`: part of a word, and ends the sentence.
+    #[inline]
+    fn stop(&mut self, b: u8) {
+        self.start_word();
+        self.end_sentence();
         self.out.push(b);
     }
 
-    /// A run of ASCII bytes that are not white space.
     #[inline]
-    fn ascii_run(&mut self, run: &[u8]) {
-        self.start_word();
-        self.out.extend(run.iter().map(u8::to_ascii_lowercase));
+    fn end_sentence(&mut self) {
+        if self.in_sentence {
+            self.sentences
+                .push((self.sentence_start as u32, self.sentence_end as u32));
+            self.in_sentence = false;
+        }
     }
 
-    fn char(&mut self, c: char) {
-        let mut buf = [0u8; 4];
-        for &b in c.encode_utf8(&mut buf).as_bytes() {
-            self.byte(b);
-        }
+    fn finish(&mut self) {
+        self.space();
+        self.end_sentence();
     }
 }
 
@@ -397,7 +507,7 @@ impl Scratch {
     fn load(&mut self, text: &str) {
         // Python lower-cases Σ by context (final sigma); `str::to_lowercase` does the same, and
         // character-wise lower-casing agrees with it everywhere else.
-        if text.contains('Σ') {
+        if !text.is_ascii() && text.contains('Σ') {
             let lower = text.to_lowercase();
             self.load_from(&lower);
         } else {
@@ -406,105 +516,101 @@ impl Scratch {
     }
 
     fn load_from(&mut self, text: &str) {
-        let mut out = std::mem::take(&mut self.clean).into_bytes();
-        out.clear();
-        out.reserve(text.len() + 8);
+        self.clean.clear();
+        self.clean.reserve(text.len() + 8);
         self.spans.clear();
         self.hashes.clear();
+        self.sentences.clear();
+        self.n_levels = 0;
         {
             let mut c = Cleaner {
-                out: &mut out,
+                out: &mut self.clean,
                 spans: &mut self.spans,
                 hashes: &mut self.hashes,
+                sentences: &mut self.sentences,
                 pending_space: false,
-                word_start: 0,
                 in_word: false,
+                word_start: 0,
+                in_sentence: false,
+                sentence_start: 0,
+                sentence_end: 0,
             };
             let bytes = text.as_bytes();
             let mut i = 0;
             while i < bytes.len() {
                 let b = bytes[i];
-                if b < 0x80 {
-                    if is_py_space_ascii(b) {
+                match CLASSES[b as usize] {
+                    WORD => {
+                        c.sentence_byte(b.to_ascii_lowercase());
+                        i += 1;
+                    }
+                    SPACE => {
                         c.space();
                         i += 1;
-                    } else {
-                        let mut j = i + 1;
-                        while j < bytes.len() && bytes[j] < 0x80 && !is_py_space_ascii(bytes[j]) {
-                            j += 1;
-                        }
-                        c.ascii_run(&bytes[i..j]);
-                        i = j;
                     }
-                } else {
-                    let ch = text[i..].chars().next().expect("char boundary");
-                    i += ch.len_utf8();
-                    if is_py_space(ch) {
-                        c.space();
-                    } else {
-                        for lc in ch.to_lowercase() {
-                            c.char(lc);
+                    STOP => {
+                        c.stop(b);
+                        i += 1;
+                    }
+                    _ => {
+                        let ch = text[i..].chars().next().expect("char boundary");
+                        i += ch.len_utf8();
+                        if is_py_space(ch) {
+                            c.space();
+                        } else {
+                            // Lower-casing never yields ASCII white space or `.`, `!`, `?`.
+                            let mut buf = [0u8; 4];
+                            for lc in ch.to_lowercase() {
+                                for &b in lc.encode_utf8(&mut buf).as_bytes() {
+                                    c.sentence_byte(b);
+                                }
+                            }
                         }
                     }
                 }
             }
-            c.pending_space = false;
-            c.space();
+            c.finish();
         }
-        self.clean = String::from_utf8(out).expect("cleaning keeps UTF-8");
         // Intern words: equal words get equal ids (hashes pick the slot, bytes confirm).
         let n_words = self.spans.len();
-        let cap = (n_words * 2).next_power_of_two().max(16);
-        let mask = cap - 1;
-        self.word_slots.clear();
-        self.word_slots.resize(cap, u32::MAX);
+        self.table.reset(n_words);
         self.ids.clear();
-        let bytes = self.clean.as_bytes();
-        for w in 0..n_words {
-            let (s, e) = self.spans[w];
+        self.word_counts.clear();
+        self.word_counts.resize(n_words, 0);
+        let bytes = &self.clean[..];
+        let spans = &self.spans[..];
+        for (w, (&(s, e), &h)) in spans.iter().zip(&self.hashes).enumerate() {
             let word = &bytes[s as usize..e as usize];
-            let mut slot = (fold(self.hashes[w]) as usize) & mask;
-            let id = loop {
-                let owner = self.word_slots[slot];
-                if owner == u32::MAX {
-                    self.word_slots[slot] = w as u32;
-                    break w as u32;
-                }
-                let (os, oe) = self.spans[owner as usize];
-                if self.hashes[owner as usize] == self.hashes[w]
-                    && &bytes[os as usize..oe as usize] == word
-                {
-                    break owner;
-                }
-                slot = (slot + 1) & mask;
-            };
+            let id = self
+                .table
+                .find_or_insert(h, w as u32, |o| {
+                    let (os, oe) = spans[o as usize];
+                    &bytes[os as usize..oe as usize] == word
+                })
+                .unwrap_or(w as u32);
+            self.word_counts[id as usize] += 1;
             self.ids.push(id);
-        }
-        // Prefix hashes over mixed ids; a window's hash is pre[i + n] - pre[i] * B^n.
-        self.prefix.clear();
-        self.prefix.push(0);
-        let mut h = 0u64;
-        for &id in &self.ids {
-            h = h.wrapping_mul(HASH_BASE).wrapping_add(mix(id as u64 + 1));
-            self.prefix.push(h);
         }
     }
 
-    fn sentence_ratio(&self, config: &DegenerationConfig) -> Option<f64> {
-        let mut sentences: Vec<&[u8]> = self
-            .clean
-            .as_bytes()
-            .split(|&b| matches!(b, b'.' | b'!' | b'?'))
-            .map(|s| s.trim_ascii())
-            .filter(|s| !s.is_empty())
-            .collect();
-        let total = sentences.len();
+    fn sentence_ratio(&mut self, config: &DegenerationConfig) -> Option<f64> {
+        let total = self.sentences.len();
         if total < config.min_sentences || total == 0 {
             return None;
         }
-        sentences.sort_unstable();
-        sentences.dedup();
-        Some((total - sentences.len()) as f64 / total as f64)
+        self.table.reset(total);
+        let bytes = &self.clean[..];
+        let sentences = &self.sentences[..];
+        let mut distinct = 0;
+        for (k, &(s, e)) in sentences.iter().enumerate() {
+            let sent = &bytes[s as usize..e as usize];
+            let found = self.table.find_or_insert(bytes_hash(sent), k as u32, |o| {
+                let (os, oe) = sentences[o as usize];
+                &bytes[os as usize..oe as usize] == sent
+            });
+            distinct += usize::from(found.is_none());
+        }
+        Some((total - distinct) as f64 / total as f64)
     }
 
     fn ngram_ratio(&mut self, config: &DegenerationConfig) -> Option<f64> {
@@ -513,8 +619,10 @@ impl Scratch {
         if n == 0 || words < config.ngram_min_factor.saturating_mul(n) || words < n {
             return None;
         }
-        let (total, distinct, _) = self.count_windows(n);
-        Some((total - distinct) as f64 / total as f64)
+        let k = self.level(n);
+        let l = &self.levels[k];
+        let total = l.class.len();
+        Some((total - l.distinct) as f64 / total as f64)
     }
 
     fn chunk_ratio(&mut self, size: usize, config: &DegenerationConfig) -> Option<f64> {
@@ -522,52 +630,143 @@ impl Scratch {
         if size == 0 || words < config.chunk_min_factor.saturating_mul(size) || words < size {
             return None;
         }
-        let (total, _, repeated) = self.count_windows(size);
-        Some(repeated as f64 / total as f64)
+        let k = self.level(size);
+        let l = &self.levels[k];
+        Some(l.repeated as f64 / l.class.len() as f64)
     }
 
-    /// (windows, distinct windows, sum of counts of windows seen more than once) for size n.
-    /// Exact: hashes only pick the slot; equal hashes are confirmed by comparing the words.
-    fn count_windows(&mut self, n: usize) -> (usize, usize, usize) {
-        let total = self.ids.len() + 1 - n;
+    /// The index in `levels` of window size `n` (1 ≤ n ≤ words), computing it if needed.
+    fn level(&mut self, n: usize) -> usize {
+        if let Some(k) = self.find_level(n) {
+            return k;
+        }
+        // Split into two computed sizes if possible, the larger first.
+        let pair = (n.div_ceil(2)..n)
+            .rev()
+            .find_map(|a| Some((self.find_level(a)?, self.find_level(n - a)?)));
+        let pair = match pair {
+            Some(p) => Some(p),
+            None if n >= 8 => {
+                let a = self.level(n.div_ceil(2));
+                let b = self.level(n / 2);
+                Some((a, b))
+            }
+            None => None,
+        };
+        let k = self.n_levels;
+        if k == self.levels.len() {
+            self.levels.push(Level::default());
+        }
+        let mut out = std::mem::take(&mut self.levels[k]);
+        out.size = n;
+        match pair {
+            Some((a, b)) => self.pair_level(a, b, &mut out),
+            None => self.direct_level(n, &mut out),
+        }
+        self.levels[k] = out;
+        self.n_levels += 1;
+        k
+    }
+
+    fn find_level(&self, n: usize) -> Option<usize> {
+        self.levels[..self.n_levels].iter().position(|l| l.size == n)
+    }
+
+    /// Windows of `n` words from the word ids: a rolling hash picks the slot, the ids confirm.
+    /// A window holding a word that occurs once is unique and skips the table.
+    fn direct_level(&mut self, n: usize, out: &mut Level) {
+        let ids = &self.ids[..];
+        let total = ids.len() + 1 - n;
         while self.powers.len() <= n {
             let p = self.powers.last().map_or(1, |p| p.wrapping_mul(HASH_BASE));
             self.powers.push(p);
         }
         let pn = self.powers[n];
-        let cap = (total * 2).next_power_of_two().max(16);
-        let mask = cap - 1;
-        self.table.clear();
-        self.table.resize(cap, EMPTY);
-        let ids = &self.ids;
-        let table = &mut self.table;
-        let mut distinct = 0usize;
-        let mut repeated = 0usize;
-        for i in 0..total {
-            let h = self.prefix[i + n].wrapping_sub(self.prefix[i].wrapping_mul(pn));
-            let mut slot = (fold(h) as usize) & mask;
-            loop {
-                let e = &mut table[slot];
-                if e.owner == u32::MAX {
-                    *e = Slot {
-                        hash: h,
-                        owner: i as u32,
-                        count: 1,
-                    };
-                    distinct += 1;
-                    break;
-                }
-                let o = e.owner as usize;
-                if e.hash == h && ids[o..o + n] == ids[i..i + n] {
-                    // A window seen a second time adds both occurrences, later ones one each.
-                    e.count += 1;
-                    repeated += if e.count == 2 { 2 } else { 1 };
-                    break;
-                }
-                slot = (slot + 1) & mask;
+        self.prefix.clear();
+        self.prefix.push(0);
+        let mut h = 0u64;
+        for &id in ids {
+            h = h.wrapping_mul(HASH_BASE).wrapping_add(mix(id as u64 + 1));
+            self.prefix.push(h);
+        }
+        out.class.clear();
+        out.count.clear();
+        out.count.resize(total, 0);
+        self.table.reset(total);
+        let (mut distinct, mut repeated) = (0usize, 0usize);
+        // Index + 1 of the last word occurring once among the words seen so far (0: none).
+        let mut last_single = 0usize;
+        for (k, &id) in ids[..n - 1].iter().enumerate() {
+            if self.word_counts[id as usize] == 1 {
+                last_single = k + 1;
             }
         }
-        (total, distinct, repeated)
+        for i in 0..total {
+            let end = i + n - 1;
+            if self.word_counts[ids[end] as usize] == 1 {
+                last_single = end + 1;
+            }
+            let class = if last_single > i {
+                None
+            } else {
+                let h = self.prefix[i + n].wrapping_sub(self.prefix[i].wrapping_mul(pn));
+                self.table.find_or_insert(h, i as u32, |o| {
+                    let o = o as usize;
+                    ids[o..o + n] == ids[i..i + n]
+                })
+            };
+            match class {
+                None => {
+                    out.class.push(i as u32);
+                    out.count[i] = 1;
+                    distinct += 1;
+                }
+                Some(o) => {
+                    out.class.push(o);
+                    let c = &mut out.count[o as usize];
+                    *c += 1;
+                    repeated += if *c == 2 { 2 } else { 1 };
+                }
+            }
+        }
+        out.distinct = distinct;
+        out.repeated = repeated;
+    }
+
+    /// Windows of `a.size + b.size` words: window i is window i of `a` followed by window
+    /// i + a.size of `b`, keyed exactly by their two classes.
+    fn pair_level(&mut self, a: usize, b: usize, out: &mut Level) {
+        let (la, lb) = (&self.levels[a], &self.levels[b]);
+        let total = self.ids.len() + 1 - out.size;
+        out.class.clear();
+        out.count.clear();
+        out.count.resize(total, 0);
+        self.table.reset(total);
+        let (mut distinct, mut repeated) = (0usize, 0usize);
+        let tail = &lb.class[la.size..];
+        for (i, (&ca, &cb)) in la.class[..total].iter().zip(&tail[..total]).enumerate() {
+            let class = if la.count[ca as usize] == 1 || lb.count[cb as usize] == 1 {
+                None
+            } else {
+                let key = (ca as u64) << 32 | cb as u64;
+                self.table.find_or_insert(key, i as u32, |_| true)
+            };
+            match class {
+                None => {
+                    out.class.push(i as u32);
+                    out.count[i] = 1;
+                    distinct += 1;
+                }
+                Some(o) => {
+                    out.class.push(o);
+                    let c = &mut out.count[o as usize];
+                    *c += 1;
+                    repeated += if *c == 2 { 2 } else { 1 };
+                }
+            }
+        }
+        out.distinct = distinct;
+        out.repeated = repeated;
     }
 }
 
@@ -712,6 +911,53 @@ mod tests {
             let got: Vec<Option<f64>> = r.chunk_ratios.iter().map(|x| x.1).collect();
             assert_eq!(got, cr, "{t:?}");
             assert_eq!(is_repetitive(&t, &c), r.repetitive);
+        }
+    }
+
+    /// Long texts of rare and common words with repeated segments of every length, so that
+    /// chunk levels see repeated, overlapping and unique windows, and custom sizes that are not
+    /// sums of one another.
+    #[test]
+    fn matches_naive_on_repeated_segments() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let custom = DegenerationConfig {
+            ngram_n: 3,
+            chunk_sizes: vec![7, 30, 10, 20, 1, 13],
+            ngram_min_factor: 1,
+            chunk_min_factor: 1,
+            ..cfg()
+        };
+        for round in 0..300 {
+            let mut words: Vec<String> = Vec::new();
+            let target = 20 + (next() % 300) as usize;
+            while words.len() < target {
+                if !words.is_empty() && next() % 3 == 0 {
+                    let len = 1 + (next() % 40) as usize;
+                    let start = (next() as usize) % words.len();
+                    let seg: Vec<String> = words[start..].iter().take(len).cloned().collect();
+                    words.extend(seg);
+                } else if next() % 4 == 0 {
+                    words.push(format!("r{}", next() % 1000));
+                } else {
+                    words.push(["the", "Dog", "sits.", "on", "a", "mat!"][(next() % 6) as usize].into());
+                }
+            }
+            let t = words.join(if round % 2 == 0 { " " } else { " \n " });
+            for c in [cfg(), custom.clone()] {
+                let r = repetition_report(&t, &c);
+                let (sr, nr, cr) = naive(&t, &c);
+                assert_eq!(r.sentence_ratio, sr, "{t:?}");
+                assert_eq!(r.ngram_ratio, nr, "{t:?}");
+                let got: Vec<Option<f64>> = r.chunk_ratios.iter().map(|x| x.1).collect();
+                assert_eq!(got, cr, "{t:?}");
+                assert_eq!(is_repetitive(&t, &c), r.repetitive);
+            }
         }
     }
 }
