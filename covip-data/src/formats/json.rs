@@ -51,27 +51,36 @@ pub fn parse_jsonl<T: DeserializeOwned>(path: &Path, text: &str) -> Loaded<T> {
     out
 }
 
-/// Parses a JSON array of records. A file that is not a JSON array is an error; a bad element
-/// is a problem at its index.
-pub fn parse_json_array<T: DeserializeOwned>(
-    path: &Path,
-    text: &str,
-) -> Result<Loaded<T>, DataError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+/// Parses a whole file as one JSON value; syntax errors are a file-level problem.
+pub fn parse_json_value(path: &Path, text: &str) -> Result<serde_json::Value, DataError> {
+    serde_json::from_str(text).map_err(|e| {
         DataError::Invalid(Problem::new(
             path,
             RecordLoc::File,
             "",
             format!("not JSON: {e}"),
         ))
-    })?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(DataError::Invalid(Problem::new(
-            path,
-            RecordLoc::File,
-            "",
-            "expected a JSON array of records",
-        )));
+    })
+}
+
+/// The file-level error for a JSON file of the wrong shape.
+pub fn wrong_shape(path: &Path, expected: &str) -> DataError {
+    DataError::Invalid(Problem::new(
+        path,
+        RecordLoc::File,
+        "",
+        format!("expected {expected}"),
+    ))
+}
+
+/// Parses a JSON array of records. A file that is not a JSON array is an error; a bad element
+/// is a problem at its index.
+pub fn parse_json_array<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<Loaded<T>, DataError> {
+    let serde_json::Value::Array(items) = parse_json_value(path, text)? else {
+        return Err(wrong_shape(path, "a JSON array of records"));
     };
     let mut out = Loaded::default();
     for (i, item) in items.into_iter().enumerate() {

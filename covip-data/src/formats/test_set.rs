@@ -115,21 +115,8 @@ pub fn read_test_meta(path: &Path) -> Result<TestMetaFile, DataError> {
 /// Reads the ground-truth JSON object, one problem per malformed entry.
 pub fn read_ground_truth(path: &Path) -> Result<Loaded<(String, GroundTruth)>, DataError> {
     let text = json::read_text(path)?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        DataError::Invalid(Problem::new(
-            path,
-            RecordLoc::File,
-            "",
-            format!("not JSON: {e}"),
-        ))
-    })?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(DataError::Invalid(Problem::new(
-            path,
-            RecordLoc::File,
-            "",
-            "expected an object keyed by sample name",
-        )));
+    let serde_json::Value::Object(map) = json::parse_json_value(path, &text)? else {
+        return Err(json::wrong_shape(path, "an object keyed by sample name"));
     };
     let mut out = Loaded::default();
     for (key, entry) in map {

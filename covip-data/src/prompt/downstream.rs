@@ -12,9 +12,8 @@ pub fn downstream_question(kind: DiagnosticKind, t: &Templates) -> &str {
     }
 }
 
-/// Asked directly: system turn, then the context, the query image and the question (with the
-/// `\boxed{}` request) in one user turn.
-pub fn downstream_prompt(sample: &DiagnosticSample, t: &Templates) -> Vec<Message> {
+/// The system turn and a user turn holding the sample's context and query image.
+fn system_and_context(sample: &DiagnosticSample, t: &Templates) -> [Message; 2] {
     let mut user = Message::new(Role::User);
     push_context(
         &mut user,
@@ -23,9 +22,16 @@ pub fn downstream_prompt(sample: &DiagnosticSample, t: &Templates) -> Vec<Messag
         QueryHeader::NewImage,
         t,
     );
+    [Message::text(Role::System, &t.personalization_system), user]
+}
+
+/// Asked directly: system turn, then the context, the query image and the question (with the
+/// `\boxed{}` request) in one user turn.
+pub fn downstream_prompt(sample: &DiagnosticSample, t: &Templates) -> Vec<Message> {
+    let [system, mut user] = system_and_context(sample, t);
     user.push_text(downstream_question(sample.kind, t));
     user.push_text(&t.boxed_answer_suffix);
-    vec![Message::text(Role::System, &t.personalization_system), user]
+    vec![system, user]
 }
 
 /// CAG, first turn: the captioning prompt for the sample's context and query.
@@ -40,16 +46,9 @@ pub fn cag_question_prompt(
     caption: &str,
     t: &Templates,
 ) -> Vec<Message> {
-    let mut user = Message::new(Role::User);
-    push_context(
-        &mut user,
-        &sample.context,
-        &sample.query,
-        QueryHeader::NewImage,
-        t,
-    );
+    let [system, user] = system_and_context(sample, t);
     vec![
-        Message::text(Role::System, &t.personalization_system),
+        system,
         user,
         Message::text(Role::Assistant, caption),
         Message::text(Role::User, downstream_question(sample.kind, t)),

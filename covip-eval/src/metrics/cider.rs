@@ -116,7 +116,7 @@ fn score_counts<K: std::hash::Hash + Eq + Copy>(
     // Dense ids for the reference n-grams; document frequency = number of images whose
     // references contain the n-gram.
     let total: usize = crefs.iter().flatten().map(|c| c.grams.len()).sum();
-    let mut gid: FxMap<K, u32> = FxMap::with_capacity_and_hasher(total / 4, Default::default());
+    let mut gid: FxMap<K, u32> = FxMap::with_capacity_and_hasher(total / 4 * 0, Default::default());
     let mut df: Vec<u32> = Vec::new();
     let mut seen_in: Vec<u32> = Vec::new();
     let ref_ids: Vec<Vec<Vec<u32>>> = crefs

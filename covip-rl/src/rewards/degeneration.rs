@@ -301,6 +301,7 @@ thread_local! {
 /// table.
 #[derive(Default)]
 struct Scratch {
+    /// The cleaned text, followed by at least eight bytes of no meaning (spans index into it).
     clean: Vec<u8>,
     /// Per word of `clean`: (start, end) byte span and hash.
     spans: Vec<(u32, u32)>,
@@ -388,22 +389,44 @@ impl Table {
 
 const HASH_BASE: u64 = 0x100_0000_01b3_u64 | 1 << 40 | 0x5bd1e995;
 
-/// A byte string's hash, eight bytes at a time.
+/// Eight bytes of `buf` from `at`, of which the first `len` (1..=8) are kept and the rest are 0.
+/// `buf` must hold eight bytes from `at`.
 #[inline]
-fn bytes_hash(w: &[u8]) -> u64 {
-    let mut h = w.len() as u64;
-    let mut chunks = w.chunks_exact(8);
-    for c in &mut chunks {
-        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        h = (h.rotate_left(5) ^ x).wrapping_mul(FX_SEED);
+fn load8(buf: &[u8], at: usize, len: usize) -> u64 {
+    let x = u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+    if len >= 8 {
+        x
+    } else {
+        x & ((1u64 << (8 * len)) - 1)
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(FX_SEED);
+}
+
+/// The table key of the non-empty byte string `buf[s..e]` (`buf` holds eight bytes past `e`):
+/// the bytes themselves with the length when it is shorter than eight bytes, so equal keys of
+/// equal lengths below eight mean equal strings; a hash of the bytes otherwise.
+#[inline]
+fn bytes_key(buf: &[u8], s: usize, e: usize) -> u64 {
+    let len = e - s;
+    if len < 8 {
+        return load8(buf, s, len) | (len as u64) << 56;
+    }
+    let mut h = len as u64;
+    let mut i = s;
+    while i + 8 <= e {
+        h = (h.rotate_left(5) ^ load8(buf, i, 8)).wrapping_mul(FX_SEED);
+        i += 8;
+    }
+    if i < e {
+        h = (h.rotate_left(5) ^ load8(buf, i, e - i)).wrapping_mul(FX_SEED);
     }
     h
+}
+
+/// Whether `buf[a]` and `buf[b]`, whose keys are equal, are equal strings.
+#[inline]
+fn same_bytes(buf: &[u8], a: (u32, u32), b: (u32, u32)) -> bool {
+    let (la, lb) = (a.1 - a.0, b.1 - b.0);
+    la == lb && (la < 8 || buf[a.0 as usize..a.1 as usize] == buf[b.0 as usize..b.1 as usize])
 }
 
 /// Byte classes of the cleaning pass.
@@ -428,9 +451,11 @@ const CLASSES: [u8; 256] = {
     t
 };
 
-/// The state of the single cleaning pass.
+/// The state of the single cleaning pass. `out` is written from the start up to `pos` and always
+/// holds at least eight bytes more (of no meaning), so that keys can load eight bytes at a time.
 struct Cleaner<'a> {
     out: &'a mut Vec<u8>,
+    pos: usize,
     spans: &'a mut Vec<(u32, u32)>,
     hashes: &'a mut Vec<u64>,
     sentences: &'a mut Vec<(u32, u32)>,
@@ -444,15 +469,24 @@ struct Cleaner<'a> {
 
 impl Cleaner<'_> {
     #[inline]
+    fn push(&mut self, b: u8) {
+        if self.pos + 8 >= self.out.len() {
+            let n = self.out.len() * 2 + 64;
+            self.out.resize(n, 0);
+        }
+        self.out[self.pos] = b;
+        self.pos += 1;
+    }
+
+    #[inline]
     fn space(&mut self) {
         if self.in_word {
-            let w = &self.out[self.word_start..];
-            self.hashes.push(bytes_hash(w));
-            self.spans
-                .push((self.word_start as u32, self.out.len() as u32));
+            self.hashes
+                .push(bytes_key(self.out, self.word_start, self.pos));
+            self.spans.push((self.word_start as u32, self.pos as u32));
             self.in_word = false;
         }
-        self.pending_space = !self.out.is_empty();
+        self.pending_space = self.pos > 0;
     }
 
     /// Before a byte that is not white space.
@@ -460,11 +494,11 @@ impl Cleaner<'_> {
     fn start_word(&mut self) {
         if !self.in_word {
             if self.pending_space {
-                self.out.push(b' ');
+                self.push(b' ');
                 self.pending_space = false;
             }
             self.in_word = true;
-            self.word_start = self.out.len();
+            self.word_start = self.pos;
         }
     }
 
@@ -474,10 +508,10 @@ impl Cleaner<'_> {
         self.start_word();
         if !self.in_sentence {
             self.in_sentence = true;
-            self.sentence_start = self.out.len();
+            self.sentence_start = self.pos;
         }
-        self.out.push(b);
-        self.sentence_end = self.out.len();
+        self.push(b);
+        self.sentence_end = self.pos;
     }
 
     /// `.`, `!` or `?`: part of a word, and ends the sentence.
@@ -485,7 +519,7 @@ impl Cleaner<'_> {
     fn stop(&mut self, b: u8) {
         self.start_word();
         self.end_sentence();
-        self.out.push(b);
+        self.push(b);
     }
 
     #[inline]
@@ -516,8 +550,9 @@ impl Scratch {
     }
 
     fn load_from(&mut self, text: &str) {
-        self.clean.clear();
-        self.clean.reserve(text.len() + 8);
+        if self.clean.len() < text.len() + 16 {
+            self.clean.resize(text.len() + 16, 0);
+        }
         self.spans.clear();
         self.hashes.clear();
         self.sentences.clear();
@@ -525,6 +560,7 @@ impl Scratch {
         {
             let mut c = Cleaner {
                 out: &mut self.clean,
+                pos: 0,
                 spans: &mut self.spans,
                 hashes: &mut self.hashes,
                 sentences: &mut self.sentences,
@@ -579,14 +615,10 @@ impl Scratch {
         self.word_counts.resize(n_words, 0);
         let bytes = &self.clean[..];
         let spans = &self.spans[..];
-        for (w, (&(s, e), &h)) in spans.iter().zip(&self.hashes).enumerate() {
-            let word = &bytes[s as usize..e as usize];
+        for (w, (&span, &h)) in spans.iter().zip(&self.hashes).enumerate() {
             let id = self
                 .table
-                .find_or_insert(h, w as u32, |o| {
-                    let (os, oe) = spans[o as usize];
-                    &bytes[os as usize..oe as usize] == word
-                })
+                .find_or_insert(h, w as u32, |o| same_bytes(bytes, spans[o as usize], span))
                 .unwrap_or(w as u32);
             self.word_counts[id as usize] += 1;
             self.ids.push(id);
@@ -602,11 +634,10 @@ impl Scratch {
         let bytes = &self.clean[..];
         let sentences = &self.sentences[..];
         let mut distinct = 0;
-        for (k, &(s, e)) in sentences.iter().enumerate() {
-            let sent = &bytes[s as usize..e as usize];
-            let found = self.table.find_or_insert(bytes_hash(sent), k as u32, |o| {
-                let (os, oe) = sentences[o as usize];
-                &bytes[os as usize..oe as usize] == sent
+        for (k, &span) in sentences.iter().enumerate() {
+            let key = bytes_key(bytes, span.0 as usize, span.1 as usize);
+            let found = self.table.find_or_insert(key, k as u32, |o| {
+                same_bytes(bytes, sentences[o as usize], span)
             });
             distinct += usize::from(found.is_none());
         }
@@ -945,7 +976,11 @@ mod tests {
                 } else if next() % 4 == 0 {
                     words.push(format!("r{}", next() % 1000));
                 } else {
-                    words.push(["the", "Dog", "sits.", "on", "a", "mat!"][(next() % 6) as usize].into());
+                    let common = [
+                        "the", "Dog", "sits.", "on", "a", "mat!", "abcdefgh", "abcdefg", "Ünïcode",
+                        "extraordinarily", "extraordinarilz", "wonderfully?", "ΣΑΣ", "ab\u{2003}c",
+                    ];
+                    words.push(common[(next() % common.len() as u64) as usize].into());
                 }
             }
             let t = words.join(if round % 2 == 0 { " " } else { " \n " });
