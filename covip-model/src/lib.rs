@@ -11,6 +11,7 @@ pub mod loader;
 pub mod model;
 pub mod nn;
 pub mod position_ids;
+pub mod rope_index;
 pub mod processor;
 pub mod score;
 pub mod text;

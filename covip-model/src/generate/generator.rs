@@ -40,24 +40,47 @@ pub fn generate<B: Backend>(
     prompts: &[Vec<u32>],
     opts: &GenerateOptions,
     device: &B::Device,
-    mut on_token: impl FnMut(usize, u32),
+    on_token: impl FnMut(usize, u32),
 ) -> Result<Generation> {
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input(
             "generate needs at least one non-empty prompt".into(),
         ));
     }
-    let b = prompts.len();
+    let (ids, valid) = left_pad(prompts, opts.pad_id);
+    let (input, deltas) = model.text_input(&ids, &valid, device);
+    generate_prefilled(model, prompts, valid, input, deltas, opts, device, on_token)
+}
+
+/// Left-pads `prompts` with `pad_id`: ids `[B][T]` and validity `[B][T]`.
+pub fn left_pad(prompts: &[Vec<u32>], pad_id: u32) -> (Vec<Vec<u32>>, Vec<Vec<bool>>) {
     let t = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    let mut ids = Vec::with_capacity(b);
-    let mut valid = Vec::with_capacity(b);
+    let mut ids = Vec::with_capacity(prompts.len());
+    let mut valid = Vec::with_capacity(prompts.len());
     for p in prompts {
         let pad = t - p.len();
-        ids.push([vec![opts.pad_id; pad], p.clone()].concat());
+        ids.push([vec![pad_id; pad], p.clone()].concat());
         valid.push([vec![false; pad], vec![true; p.len()]].concat());
     }
+    (ids, valid)
+}
+
+/// Generation from a ready prefill `input` (text or multimodal) over the left-padded batch
+/// whose validity is `valid` (`[B][T]`); `deltas` offsets decode positions (see
+/// [`crate::position_ids::decode_position_ids`]). `prompts` are the unpadded ids (penalties).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_prefilled<B: Backend>(
+    model: &Qwen3Vl<B>,
+    prompts: &[Vec<u32>],
+    mut valid: Vec<Vec<bool>>,
+    input: ModelInput<B>,
+    deltas: Vec<i64>,
+    opts: &GenerateOptions,
+    device: &B::Device,
+    mut on_token: impl FnMut(usize, u32),
+) -> Result<Generation> {
+    let b = prompts.len();
     let mut cache = KvCache::new(model.num_layers());
-    let (input, deltas) = model.text_input(&ids, &valid, device);
     let hidden = model.forward_hidden(input, Some(&mut cache))?;
     let mut logits = last_logits(model, hidden)?;
     let mut rngs: Vec<Rng> = (0..b)

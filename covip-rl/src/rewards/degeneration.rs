@@ -308,6 +308,8 @@ struct Scratch {
     hashes: Vec<u64>,
     /// Per sentence of `clean` (already trimmed, never empty): (start, end) byte span.
     sentences: Vec<(u32, u32)>,
+    /// Whether `ids` and `word_counts` belong to the loaded text (filled on first use).
+    interned: bool,
     /// Per word: the index of its first occurrence.
     ids: Vec<u32>,
     /// Per first occurrence of a word: its count.
@@ -514,6 +516,26 @@ impl Cleaner<'_> {
         self.sentence_end = self.pos;
     }
 
+    /// A run of ASCII bytes that are neither white space nor `.`, `!`, `?`.
+    #[inline]
+    fn sentence_run(&mut self, run: &[u8]) {
+        self.start_word();
+        if !self.in_sentence {
+            self.in_sentence = true;
+            self.sentence_start = self.pos;
+        }
+        let end = self.pos + run.len();
+        if end + 8 >= self.out.len() {
+            let n = (self.out.len() * 2).max(end + 64);
+            self.out.resize(n, 0);
+        }
+        for (d, &b) in self.out[self.pos..end].iter_mut().zip(run) {
+            *d = b.to_ascii_lowercase();
+        }
+        self.pos = end;
+        self.sentence_end = end;
+    }
+
     /// `.`, `!` or `?`: part of a word, and ends the sentence.
     #[inline]
     fn stop(&mut self, b: u8) {
@@ -577,8 +599,12 @@ impl Scratch {
                 let b = bytes[i];
                 match CLASSES[b as usize] {
                     WORD => {
-                        c.sentence_byte(b.to_ascii_lowercase());
-                        i += 1;
+                        let mut j = i + 1;
+                        while j < bytes.len() && CLASSES[bytes[j] as usize] == WORD {
+                            j += 1;
+                        }
+                        c.sentence_run(&bytes[i..j]);
+                        i = j;
                     }
                     SPACE => {
                         c.space();
@@ -607,7 +633,16 @@ impl Scratch {
             }
             c.finish();
         }
-        // Intern words: equal words get equal ids (hashes pick the slot, bytes confirm).
+        self.interned = false;
+    }
+
+    /// Interns the words (once per text): equal words get equal ids (the key picks the slot,
+    /// the bytes confirm).
+    fn intern(&mut self) {
+        if self.interned {
+            return;
+        }
+        self.interned = true;
         let n_words = self.spans.len();
         self.table.reset(n_words);
         self.ids.clear();
@@ -646,7 +681,7 @@ impl Scratch {
 
     fn ngram_ratio(&mut self, config: &DegenerationConfig) -> Option<f64> {
         let n = config.ngram_n;
-        let words = self.ids.len();
+        let words = self.spans.len();
         if n == 0 || words < config.ngram_min_factor.saturating_mul(n) || words < n {
             return None;
         }
@@ -657,7 +692,7 @@ impl Scratch {
     }
 
     fn chunk_ratio(&mut self, size: usize, config: &DegenerationConfig) -> Option<f64> {
-        let words = self.ids.len();
+        let words = self.spans.len();
         if size == 0 || words < config.chunk_min_factor.saturating_mul(size) || words < size {
             return None;
         }
@@ -671,6 +706,7 @@ impl Scratch {
         if let Some(k) = self.find_level(n) {
             return k;
         }
+        self.intern();
         // Split into two computed sizes if possible, the larger first.
         let pair = (n.div_ceil(2)..n)
             .rev()

@@ -128,21 +128,29 @@ fn process(filter: &DegenerationFilter, line: &str) -> Result<String, String> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let filter = filter(args.tokenizer.as_ref(), args.max_tokens)?;
+    map_lines(args.input.as_ref(), |line| process(&filter, line))
+}
+
+/// Runs `process` on every non-blank input line and prints its JSON output line by line, in
+/// order. A failing line is reported on stderr with its number and the rest still run; the exit
+/// status is non-zero if any line failed.
+pub fn map_lines(
+    input: Option<&PathBuf>,
+    mut process: impl FnMut(&str) -> Result<String, String>,
+) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0usize;
     let mut write_err = None;
-    for_each_line(args.input.as_ref(), |no, line| {
-        match line.and_then(|l| process(&filter, l)) {
-            Ok(json) => {
-                if let Err(e) = writeln!(out, "{json}") {
-                    write_err.get_or_insert(e);
-                }
+    for_each_line(input, |no, line| match line.and_then(&mut process) {
+        Ok(json) => {
+            if let Err(e) = writeln!(out, "{json}") {
+                write_err.get_or_insert(e);
             }
-            Err(e) => {
-                failed += 1;
-                eprintln!("line {no}: {e}");
-            }
+        }
+        Err(e) => {
+            failed += 1;
+            eprintln!("line {no}: {e}");
         }
     })?;
     if let Some(e) = write_err {

@@ -7,11 +7,9 @@
 //! judge is asked. Output per line: `{"id", "reward", "degenerate", "sigma_pos", "sigma_neg"}`
 //! (`null` where a field does not apply). Malformed lines are reported on stderr with their
 //! line number; the exit status is then non-zero.
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args as ClapArgs;
 use covip_data::{Qa, TaskKind};
 use covip_rl::judge::{
@@ -23,7 +21,7 @@ use covip_rl::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::degeneration::{filter, for_each_line};
+use super::degeneration::{filter, map_lines};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -211,30 +209,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut failed = 0usize;
-    let mut write_err = None;
-    for_each_line(args.input.as_ref(), |no, line| {
-        match line.and_then(|l| process(&ctx, l)) {
-            Ok(json) => {
-                if let Err(e) = writeln!(out, "{json}") {
-                    write_err.get_or_insert(e);
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("line {no}: {e}");
-            }
-        }
-    })?;
-    if let Some(e) = write_err {
-        return Err(e).context("writing output");
-    }
-    out.flush().context("writing output")?;
-    if failed > 0 {
-        eprintln!("{failed} line(s) failed");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    map_lines(args.input.as_ref(), |line| process(&ctx, line))
 }
