@@ -9,10 +9,11 @@ pub mod export;
 pub mod generate;
 pub mod loader;
 pub mod model;
+pub mod multimodal;
 pub mod nn;
 pub mod position_ids;
-pub mod rope_index;
 pub mod processor;
+pub mod rope_index;
 pub mod score;
 pub mod text;
 pub mod vision;
@@ -25,6 +26,7 @@ pub use generate::generator::{FinishReason, GenerateOptions, Generation, generat
 pub use generate::sampling::Sampling;
 pub use loader::{Checkpoint, LoadReport, WeightDtype};
 pub use model::{ModelInput, Qwen3Vl};
+pub use multimodal::{Images, Qwen3VlMultimodal};
 pub use processor::{Processor, RenderOptions};
 /// Re-exported for callers that read the files this crate writes.
 pub use safetensors;

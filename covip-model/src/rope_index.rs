@@ -127,7 +127,14 @@ mod tests {
     #[test]
     fn text_image_text() {
         // 2 text, image of grid (1, 4, 6) → 2x3 merged tokens, 2 text.
-        let ids = vec![[1, 2].iter().chain(&[IMG; 6]).chain(&[3, 4]).copied().collect()];
+        let ids = vec![
+            [1, 2]
+                .iter()
+                .chain(&[IMG; 6])
+                .chain(&[3, 4])
+                .copied()
+                .collect(),
+        ];
         let valid = vec![vec![true; 10]];
         let (p, d) = rope_index(&ids, &valid, IMG, &[[1, 4, 6]], 2).unwrap();
         let t = &p[0..10];
@@ -161,11 +168,18 @@ mod tests {
     fn count_mismatches_are_errors() {
         let ids = vec![vec![1, IMG, IMG, 2]];
         let valid = vec![vec![true; 4]];
-        let e = rope_index(&ids, &valid, IMG, &[[1, 4, 4]], 2).unwrap_err().to_string();
-        assert!(e.contains("2 placeholder tokens") && e.contains("4 merged"), "{e}");
-        let e = rope_index(&ids, &valid, IMG, &[], 2).unwrap_err().to_string();
+        let e = rope_index(&ids, &valid, IMG, &[[1, 4, 4]], 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2 placeholder tokens") && e.contains("4 merged"),
+            "{e}"
+        );
+        let e = rope_index(&ids, &valid, IMG, &[], 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("only 0 image grids"), "{e}");
-        let e = rope_index(&ids, &valid, IMG, &[[1, 2, 2], [1, 2, 2]], 2)
+        let e = rope_index(&ids, &valid, IMG, &[[1, 2, 4], [1, 2, 2]], 2)
             .unwrap_err()
             .to_string();
         assert!(e.contains("2 image grids given"), "{e}");

@@ -26,6 +26,8 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Save the input ids and f32 logits of one chat-formatted prompt.
     Logits(cmd::logits::Args),
+    /// Personalised captions for every sample of a test set (resumable).
+    Caption(cmd::caption::Args),
     /// Caption-quality (BLEU, ROUGE-L, CIDEr-D) and hallucination (POPE, CHAIR, MMHal) metrics.
     #[command(subcommand)]
     Metrics(cmd::metrics::MetricsCommand),
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Reward(a) => cmd::reward::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Logits(a) => cmd::logits::run(a),
+        Command::Caption(a) => cmd::caption::run(a),
         Command::Metrics(c) => cmd::metrics::run(c),
     };
     match result {

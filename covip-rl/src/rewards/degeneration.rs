@@ -516,24 +516,35 @@ impl Cleaner<'_> {
         self.sentence_end = self.pos;
     }
 
-    /// A run of ASCII bytes that are neither white space nor `.`, `!`, `?`.
+    /// The run of ASCII bytes that are neither white space nor `.`, `!`, `?` starting at
+    /// `bytes[i]`, lower-cased while it is scanned; returns where the run ends.
     #[inline]
-    fn sentence_run(&mut self, run: &[u8]) {
+    fn sentence_run(&mut self, bytes: &[u8], mut i: usize) -> usize {
         self.start_word();
         if !self.in_sentence {
             self.in_sentence = true;
             self.sentence_start = self.pos;
         }
-        let end = self.pos + run.len();
-        if end + 8 >= self.out.len() {
-            let n = (self.out.len() * 2).max(end + 64);
+        // The run is at most the rest of the text.
+        let need = self.pos + (bytes.len() - i) + 8;
+        if need >= self.out.len() {
+            let n = (self.out.len() * 2).max(need + 64);
             self.out.resize(n, 0);
         }
-        for (d, &b) in self.out[self.pos..end].iter_mut().zip(run) {
-            *d = b.to_ascii_lowercase();
+        let mut pos = self.pos;
+        let out = &mut self.out[..];
+        while i < bytes.len() {
+            let b = bytes[i];
+            if CLASSES[b as usize] != WORD {
+                break;
+            }
+            out[pos] = b.to_ascii_lowercase();
+            pos += 1;
+            i += 1;
         }
-        self.pos = end;
-        self.sentence_end = end;
+        self.pos = pos;
+        self.sentence_end = pos;
+        i
     }
 
     /// `.`, `!` or `?`: part of a word, and ends the sentence.
@@ -598,14 +609,7 @@ impl Scratch {
             while i < bytes.len() {
                 let b = bytes[i];
                 match CLASSES[b as usize] {
-                    WORD => {
-                        let mut j = i + 1;
-                        while j < bytes.len() && CLASSES[bytes[j] as usize] == WORD {
-                            j += 1;
-                        }
-                        c.sentence_run(&bytes[i..j]);
-                        i = j;
-                    }
+                    WORD => i = c.sentence_run(bytes, i),
                     SPACE => {
                         c.space();
                         i += 1;
@@ -736,7 +740,9 @@ impl Scratch {
     }
 
     fn find_level(&self, n: usize) -> Option<usize> {
-        self.levels[..self.n_levels].iter().position(|l| l.size == n)
+        self.levels[..self.n_levels]
+            .iter()
+            .position(|l| l.size == n)
     }
 
     /// Windows of `n` words from the word ids: a rolling hash picks the slot, the ids confirm.
@@ -753,7 +759,7 @@ impl Scratch {
         self.prefix.push(0);
         let mut h = 0u64;
         for &id in ids {
-            h = h.wrapping_mul(HASH_BASE).wrapping_add(mix(id as u64 + 1));
+            h = h.wrapping_mul(HASH_BASE).wrapping_add(id as u64 + 1);
             self.prefix.push(h);
         }
         out.class.clear();
@@ -835,12 +841,6 @@ impl Scratch {
         out.distinct = distinct;
         out.repeated = repeated;
     }
-}
-
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 fn fold(h: u64) -> u64 {
@@ -1013,8 +1013,20 @@ mod tests {
                     words.push(format!("r{}", next() % 1000));
                 } else {
                     let common = [
-                        "the", "Dog", "sits.", "on", "a", "mat!", "abcdefgh", "abcdefg", "Ünïcode",
-                        "extraordinarily", "extraordinarilz", "wonderfully?", "ΣΑΣ", "ab\u{2003}c",
+                        "the",
+                        "Dog",
+                        "sits.",
+                        "on",
+                        "a",
+                        "mat!",
+                        "abcdefgh",
+                        "abcdefg",
+                        "Ünïcode",
+                        "extraordinarily",
+                        "extraordinarilz",
+                        "wonderfully?",
+                        "ΣΑΣ",
+                        "ab\u{2003}c",
                     ];
                     words.push(common[(next() % common.len() as u64) as usize].into());
                 }

@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod caption;
 pub mod data;
 pub mod degeneration;
 pub mod generate;

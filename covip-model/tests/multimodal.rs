@@ -1,0 +1,237 @@
+//! Multimodal parity with transformers on the tiny f32 checkpoint: `get_rope_index`, logits and
+//! greedy continuations of prompts with 1 and 3 images, batched generation, and the processor
+//! turning the same messages into the same ids. Fixtures: scripts/make_multimodal_fixtures.py.
+use std::path::{Path, PathBuf};
+
+use covip_data::ImageRef;
+use covip_data::prompt::{Message, Part, Role};
+use covip_model::burn::backend::Flex;
+use covip_model::processor::image::{ImageProcessor, PixelPatches};
+use covip_model::rope_index::rope_index;
+use covip_model::{
+    GenerateOptions, Processor, Qwen3VlMultimodal, RenderOptions, Sampling, WeightDtype,
+};
+use serde_json::Value;
+
+type B = Flex;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+fn ckpt() -> PathBuf {
+    fixtures().join("tiny-qwen3-vl")
+}
+fn reference() -> Value {
+    let path = fixtures().join("multimodal.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+fn bytes() -> Vec<u8> {
+    std::fs::read(fixtures().join("multimodal.safetensors")).unwrap()
+}
+fn f32s(st: &safetensors::SafeTensors, name: &str) -> Vec<f32> {
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    t.data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+fn i64s(st: &safetensors::SafeTensors, name: &str) -> Vec<i64> {
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    t.data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+fn u32s(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+fn patches(p: &Value) -> PixelPatches {
+    let proc = ImageProcessor::from_dir(&ckpt()).unwrap();
+    let paths: Vec<PathBuf> = p["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| fixtures().join("vision/images").join(n.as_str().unwrap()))
+        .collect();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    proc.process_files(&refs).unwrap()
+}
+fn load() -> Qwen3VlMultimodal<B> {
+    Qwen3VlMultimodal::<B>::load(&ckpt(), WeightDtype::F32, &Default::default())
+        .unwrap()
+        .0
+}
+fn opts(r: &Value, n: usize) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens: n,
+        sampling: Sampling::greedy(),
+        stop_ids: u32s(&r["stop_ids"]),
+        seed: 0,
+        pad_id: r["pad_id"].as_u64().unwrap() as u32,
+    }
+}
+
+#[test]
+fn rope_index_matches_transformers() {
+    let r = reference();
+    let bytes = bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let img = r["image_token_id"].as_u64().unwrap() as u32;
+    for (k, c) in r["rope_cases"].as_array().unwrap().iter().enumerate() {
+        let ids: Vec<Vec<u32>> = c["ids"].as_array().unwrap().iter().map(u32s).collect();
+        let valid: Vec<Vec<bool>> = c["valid"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| u32s(row).iter().map(|&v| v == 1).collect())
+            .collect();
+        let grids: Vec<[usize; 3]> = c["grids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                let g = u32s(g);
+                [g[0] as usize, g[1] as usize, g[2] as usize]
+            })
+            .collect();
+        let (pos, deltas) = rope_index(&ids, &valid, img, &grids, 2).unwrap();
+        assert_eq!(
+            pos,
+            i64s(&st, &format!("rope_position_ids_{k}")),
+            "case {k}"
+        );
+        // transformers' delta counts valid tokens; ours the padded length (decode positions
+        // are cache index + delta): they differ by the row's padding.
+        let want: Vec<i64> = i64s(&st, &format!("rope_deltas_{k}"))
+            .iter()
+            .zip(&valid)
+            .map(|(d, v)| d - v.iter().filter(|x| !**x).count() as i64)
+            .collect();
+        assert_eq!(deltas, want, "case {k}");
+    }
+}
+
+#[test]
+fn processor_renders_the_reference_ids() {
+    let r = reference();
+    let cfg = covip_model::Qwen3VlConfig::from_file(&ckpt().join("config.json")).unwrap();
+    let proc = Processor::from_dir(&ckpt(), &cfg).unwrap();
+    for p in r["prompts"].as_array().unwrap() {
+        let px = patches(p);
+        let parts: Vec<Part> = p["messages"][0]["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match c["type"].as_str().unwrap() {
+                "image" => Part::Image(ImageRef::path(format!("{i}.png"))),
+                _ => Part::Text(c["text"].as_str().unwrap().to_string()),
+            })
+            .collect();
+        let msg = Message {
+            role: Role::User,
+            parts,
+        };
+        let opts = RenderOptions {
+            add_generation_prompt: true,
+            add_vision_id: p["add_vision_id"].as_bool().unwrap(),
+        };
+        let ids = proc.encode_chat(&[msg], &px.image_tokens(), opts).unwrap();
+        assert_eq!(ids, u32s(&p["input_ids"]));
+    }
+}
+
+#[test]
+fn logits_and_greedy_match_transformers_with_1_and_3_images() {
+    let r = reference();
+    let bytes = bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let m = load();
+    let dev = Default::default();
+    for (i, p) in r["prompts"].as_array().unwrap().iter().enumerate() {
+        let px = patches(p);
+        let grid: Vec<i64> = px.grid_thw.iter().flatten().map(|&x| x as i64).collect();
+        assert_eq!(
+            grid,
+            i64s(&st, &format!("image_grid_thw_{i}")),
+            "prompt {i}"
+        );
+        let want_px = f32s(&st, &format!("pixel_values_{i}"));
+        let dpx = px
+            .pixel_values
+            .iter()
+            .zip(&want_px)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(dpx <= 1e-2, "prompt {i}: pixel_values max|Δ| {dpx}");
+        let ids = u32s(&p["input_ids"]);
+        let (logits, _) = m.prompt_logits(&ids, Some(&px), &dev).unwrap();
+        let want = f32s(&st, &format!("logits_{i}"));
+        assert_eq!(logits.len(), want.len());
+        let max_ref = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let d = logits
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let bound = 1e-4 * max_ref.max(1.0);
+        eprintln!(
+            "prompt {i} ({} images): logits max|Δ| {d:e} (max|ref| {max_ref:.3}, bound {bound:e})",
+            px.grid_thw.len()
+        );
+        assert!(d <= bound, "prompt {i}: max|Δ| {d} > {bound}");
+        let g = m
+            .generate(&[ids], &[&px], &opts(&r, 10), &dev, |_, _| {})
+            .unwrap();
+        assert_eq!(g.tokens[0], u32s(&p["greedy"]), "prompt {i} greedy");
+    }
+}
+
+#[test]
+fn batched_greedy_with_images_matches_transformers() {
+    let r = reference();
+    let m = load();
+    let prompts = r["prompts"].as_array().unwrap();
+    let ids: Vec<Vec<u32>> = prompts.iter().map(|p| u32s(&p["input_ids"])).collect();
+    let px: Vec<PixelPatches> = prompts.iter().map(patches).collect();
+    let refs: Vec<&PixelPatches> = px.iter().collect();
+    let g = m
+        .generate(&ids, &refs, &opts(&r, 8), &Default::default(), |_, _| {})
+        .unwrap();
+    let want: Vec<Vec<u32>> = r["batched_greedy"]["new_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(u32s)
+        .collect();
+    for (row, w) in want.iter().enumerate() {
+        assert_eq!(&g.tokens[row], &w[..g.tokens[row].len()], "row {row}");
+    }
+}
+
+#[test]
+fn placeholder_and_image_count_mismatch_is_an_error() {
+    let r = reference();
+    let m = load();
+    let p = &r["prompts"][1];
+    let px = patches(p);
+    // Drop the last placeholder: 3 images, one token short.
+    let mut ids = u32s(&p["input_ids"]);
+    let img = r["image_token_id"].as_u64().unwrap() as u32;
+    let last = ids.iter().rposition(|&t| t == img).unwrap();
+    ids.remove(last);
+    let e = m
+        .prompt_logits(&ids, Some(&px), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("placeholder"), "{e}");
+    let e = m
+        .prompt_logits(&u32s(&p["input_ids"]), None, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no images were given"), "{e}");
+}
