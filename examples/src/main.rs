@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "covip", version, about = "Contextualized visual personalization (CoViP) toolkit")]
+#[command(
+    name = "covip",
+    version,
+    about = "Contextualized visual personalization (CoViP) toolkit"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
