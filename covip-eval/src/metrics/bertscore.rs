@@ -125,12 +125,12 @@ pub fn greedy_match(cand: &Encoded, reference: &Encoded, weights: &Weights) -> P
     let (nc, nr) = (cand.ids.len(), reference.ids.len());
     let mut best_c = vec![f32::NEG_INFINITY; nc];
     let mut best_r = vec![f32::NEG_INFINITY; nr];
-    for i in 0..nc {
+    for (i, bc) in best_c.iter_mut().enumerate() {
         let a = cand.row(i);
         for (j, br) in best_r.iter_mut().enumerate() {
             let s: f32 = a.iter().zip(reference.row(j)).map(|(x, y)| x * y).sum();
-            if s > best_c[i] {
-                best_c[i] = s;
+            if s > *bc {
+                *bc = s;
             }
             if s > *br {
                 *br = s;

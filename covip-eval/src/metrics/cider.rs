@@ -4,9 +4,7 @@
 //! reference weights, Gaussian length penalty with σ = 6 where the "length" is the number of
 //! bigrams (a quirk of the reference code), averaged over n and references, × 10.
 
-use super::ngram::{
-    Counts, FxMap, Gram, Interner, gram_order, gram_u64, np_mean, np_sum, precook,
-};
+use super::ngram::{Counts, FxMap, Gram, Interner, gram_order, gram_u64, np_mean, np_sum, precook};
 
 const N: usize = 4;
 const SIGMA: f64 = 6.0;
@@ -33,7 +31,11 @@ fn counts2vec<'c>(c: &'c Counts, ids: &'c [u32], log_df: &[f64], ref_len: f64) -
     let mut length = 0u64;
     for (&(g, tf), &id) in c.grams.iter().zip(ids) {
         // df 0 (an n-gram absent from the references): ln(max(1, 0)) = 0.
-        let d = if id == NO_ID { 0.0 } else { log_df[id as usize] };
+        let d = if id == NO_ID {
+            0.0
+        } else {
+            log_df[id as usize]
+        };
         let n = gram_order(g) - 1;
         let x = tf as f64 * (ref_len - d);
         w.push(x);
@@ -54,28 +56,38 @@ fn counts2vec<'c>(c: &'c Counts, ids: &'c [u32], log_df: &[f64], ref_len: f64) -
     }
 }
 
-/// Reference weights scattered by dense id, valid where `stamp[id]` equals the current stamp.
-struct Scatter {
-    w: Vec<f64>,
-    stamp: Vec<u32>,
+/// Positions of the hypothesis n-grams by dense id (small, reused per candidate), and the
+/// reference weight found for each position.
+struct HypIndex {
+    pos: FxMap<u32, u32>,
+    wr: Vec<f64>,
 }
 
-fn sim(h: &Vecs, r: &Vecs, scratch: &mut Scatter, stamp: u32) -> [f64; N] {
+impl HypIndex {
+    fn fill(&mut self, h: &Vecs) {
+        self.pos.clear();
+        for (i, &id) in h.ids.iter().enumerate() {
+            if id != NO_ID {
+                self.pos.insert(id, i as u32);
+            }
+        }
+    }
+}
+
+fn sim(h: &Vecs, r: &Vecs, hi: &mut HypIndex) -> [f64; N] {
+    hi.wr.clear();
+    hi.wr.resize(h.w.len(), 0.0);
     for (&id, &w) in r.ids.iter().zip(&r.w) {
-        scratch.w[id as usize] = w;
-        scratch.stamp[id as usize] = stamp;
+        if let Some(&p) = hi.pos.get(&id) {
+            hi.wr[p as usize] = w;
+        }
     }
     let delta = h.length - r.length;
     let mut val = [0.0; N];
     // The reference loops over n, then over the hypothesis n-grams of order n in order; the
     // grams are stored by order, so one pass accumulates each val[n] in the same order.
-    for ((&(g, _), &wh), &id) in h.counts.grams.iter().zip(&h.w).zip(h.ids) {
+    for ((&(g, _), &wh), &wr) in h.counts.grams.iter().zip(&h.w).zip(&hi.wr) {
         let n = gram_order(g) - 1;
-        let wr = if id != NO_ID && scratch.stamp[id as usize] == stamp {
-            scratch.w[id as usize]
-        } else {
-            0.0
-        };
         val[n] += wh.min(wr) * wr;
     }
     #[allow(clippy::needless_range_loop)] // mirrors the reference loop over n
@@ -116,7 +128,7 @@ fn score_counts<K: std::hash::Hash + Eq + Copy>(
     // Dense ids for the reference n-grams; document frequency = number of images whose
     // references contain the n-gram.
     let total: usize = crefs.iter().flatten().map(|c| c.grams.len()).sum();
-    let mut gid: FxMap<K, u32> = FxMap::with_capacity_and_hasher(total / 4 * 0, Default::default());
+    let mut gid: FxMap<K, u32> = FxMap::with_capacity_and_hasher(total / 4, Default::default());
     let mut df: Vec<u32> = Vec::new();
     let mut seen_in: Vec<u32> = Vec::new();
     let ref_ids: Vec<Vec<Vec<u32>>> = crefs
@@ -155,11 +167,10 @@ fn score_counts<K: std::hash::Hash + Eq + Copy>(
                 .collect()
         })
         .collect();
-    let mut scratch = Scatter {
-        w: vec![0.0; log_df.len()],
-        stamp: vec![u32::MAX; log_df.len()],
+    let mut hi = HypIndex {
+        pos: FxMap::default(),
+        wr: Vec::new(),
     };
-    let mut stamp = 0u32;
     let ref_len = (crefs.len() as f64).ln();
     let per: Vec<f64> = ctest
         .iter()
@@ -167,11 +178,11 @@ fn score_counts<K: std::hash::Hash + Eq + Copy>(
         .zip(crefs.iter().zip(&ref_ids))
         .map(|((t, tids), (rs, rids))| {
             let h = counts2vec(t, tids, &log_df, ref_len);
+            hi.fill(&h);
             let mut score = [0.0; N];
             for (r, ids) in rs.iter().zip(rids) {
                 let rv = counts2vec(r, ids, &log_df, ref_len);
-                let s = sim(&h, &rv, &mut scratch, stamp);
-                stamp += 1;
+                let s = sim(&h, &rv, &mut hi);
                 for n in 0..N {
                     score[n] += s[n];
                 }

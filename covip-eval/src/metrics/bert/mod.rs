@@ -124,7 +124,8 @@ impl BertConfig {
                 format!("{:?} is not supported", cfg.hidden_act),
             ));
         }
-        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             return Err(field_err(
                 path,
                 "num_attention_heads",
