@@ -11,7 +11,7 @@
 //!     [--share 0.25] [--seed 7] [--repeat 7] [--python python3]
 //!     [--script scripts/reward_reference.py]
 //! ```
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -101,9 +101,9 @@ fn cpus_allowed() -> String {
 /// The pass times (seconds) and the results of the Python reference.
 fn python(
     o: &Opts,
-    input: &PathBuf,
+    input: &Path,
     mode: &str,
-    output: &PathBuf,
+    output: &Path,
 ) -> Result<(Vec<f64>, Vec<Value>), String> {
     let out = Command::new(&o.python)
         .arg(&o.script)
