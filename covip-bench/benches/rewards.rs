@@ -3,35 +3,17 @@
 //! degenerate). Criterion reports elements/s = captions per second, on one thread.
 use std::hint::black_box;
 
-use covip_data::Qa;
 use covip_rl::{DegenerationFilter, RetrievalConfig, caption_reward};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 #[path = "../src/reward_corpus.rs"]
 mod reward_corpus;
+use reward_corpus::CaptionRecord;
 
-struct Rec {
-    caption: String,
-    pos: Vec<Qa>,
-    neg: Vec<Qa>,
-    judge_pos: Vec<String>,
-    judge_neg: Vec<String>,
-}
-
-fn corpus() -> Vec<Rec> {
+fn corpus() -> Vec<CaptionRecord> {
     reward_corpus::records(400, 0.25, 7)
-        .into_iter()
-        .map(|v| Rec {
-            caption: v["completion"].as_str().unwrap().to_string(),
-            pos: serde_json::from_value::<Vec<Vec<Qa>>>(v["pos_qas"].clone())
-                .unwrap()
-                .into_iter()
-                .flatten()
-                .collect(),
-            neg: serde_json::from_value(v["neg_qas"].clone()).unwrap(),
-            judge_pos: serde_json::from_value(v["judge_pos"].clone()).unwrap(),
-            judge_neg: serde_json::from_value(v["judge_neg"].clone()).unwrap(),
-        })
+        .iter()
+        .map(CaptionRecord::from_value)
         .collect()
 }
 

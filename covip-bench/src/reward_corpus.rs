@@ -223,3 +223,31 @@ pub fn records(n: usize, degenerate_share: f64, seed: u64) -> Vec<Value> {
         })
         .collect()
 }
+
+/// One corpus record, parsed for the Rust reward functions.
+pub struct CaptionRecord {
+    pub caption: String,
+    /// Positive QAs, flattened in order.
+    pub pos: Vec<covip_data::Qa>,
+    pub neg: Vec<covip_data::Qa>,
+    pub judge_pos: Vec<String>,
+    pub judge_neg: Vec<String>,
+}
+
+impl CaptionRecord {
+    /// Parses a record of [`records`] (the `covip reward` input shape).
+    pub fn from_value(v: &Value) -> CaptionRecord {
+        let field = |k: &str| v[k].clone();
+        CaptionRecord {
+            caption: v["completion"].as_str().expect("completion").to_string(),
+            pos: serde_json::from_value::<Vec<Vec<covip_data::Qa>>>(field("pos_qas"))
+                .expect("pos_qas")
+                .into_iter()
+                .flatten()
+                .collect(),
+            neg: serde_json::from_value(field("neg_qas")).expect("neg_qas"),
+            judge_pos: serde_json::from_value(field("judge_pos")).expect("judge_pos"),
+            judge_neg: serde_json::from_value(field("judge_neg")).expect("judge_neg"),
+        }
+    }
+}

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use covip_data::Qa;
 use covip_rl::{DegenerationFilter, RetrievalConfig, caption_reward};
 use serde_json::{Value, json};
 
 #[path = "../reward_corpus.rs"]
 mod reward_corpus;
+use reward_corpus::CaptionRecord;
 
 struct Opts {
     n: usize,
@@ -57,14 +57,6 @@ fn opts() -> Result<Opts, String> {
         }
     }
     Ok(o)
-}
-
-struct Rec {
-    caption: String,
-    pos: Vec<Qa>,
-    neg: Vec<Qa>,
-    judge_pos: Vec<String>,
-    judge_neg: Vec<String>,
 }
 
 /// (median, best) captions per second over passes of `per_pass` captions.
@@ -155,20 +147,7 @@ fn main() -> ExitCode {
     let input = dir.join("captions.jsonl");
     let text: String = records.iter().map(|r| r.to_string() + "\n").collect();
     std::fs::write(&input, text).unwrap();
-    let recs: Vec<Rec> = records
-        .iter()
-        .map(|v| Rec {
-            caption: v["completion"].as_str().unwrap().to_string(),
-            pos: serde_json::from_value::<Vec<Vec<Qa>>>(v["pos_qas"].clone())
-                .unwrap()
-                .into_iter()
-                .flatten()
-                .collect(),
-            neg: serde_json::from_value(v["neg_qas"].clone()).unwrap(),
-            judge_pos: serde_json::from_value(v["judge_pos"].clone()).unwrap(),
-            judge_neg: serde_json::from_value(v["judge_neg"].clone()).unwrap(),
-        })
-        .collect();
+    let recs: Vec<CaptionRecord> = records.iter().map(CaptionRecord::from_value).collect();
     let words: usize = recs
         .iter()
         .map(|r| r.caption.split_whitespace().count())
