@@ -1,6 +1,8 @@
 //! Multimodal parity with transformers on the tiny f32 checkpoint: `get_rope_index`, logits and
 //! greedy continuations of prompts with 1 and 3 images, batched generation, and the processor
 //! turning the same messages into the same ids. Fixtures: scripts/make_multimodal_fixtures.py.
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use covip_data::ImageRef;
@@ -27,13 +29,6 @@ fn reference() -> Value {
 }
 fn bytes() -> Vec<u8> {
     std::fs::read(fixtures().join("multimodal.safetensors")).unwrap()
-}
-fn f32s(st: &safetensors::SafeTensors, name: &str) -> Vec<f32> {
-    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
 }
 fn i64s(st: &safetensors::SafeTensors, name: &str) -> Vec<i64> {
     let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -147,48 +142,7 @@ fn processor_renders_the_reference_ids() {
 
 #[test]
 fn logits_and_greedy_match_transformers_with_1_and_3_images() {
-    let r = reference();
-    let bytes = bytes();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let m = load();
-    let dev = Default::default();
-    for (i, p) in r["prompts"].as_array().unwrap().iter().enumerate() {
-        let px = patches(p);
-        let grid: Vec<i64> = px.grid_thw.iter().flatten().map(|&x| x as i64).collect();
-        assert_eq!(
-            grid,
-            i64s(&st, &format!("image_grid_thw_{i}")),
-            "prompt {i}"
-        );
-        let want_px = f32s(&st, &format!("pixel_values_{i}"));
-        let dpx = px
-            .pixel_values
-            .iter()
-            .zip(&want_px)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(dpx <= 1e-2, "prompt {i}: pixel_values max|Δ| {dpx}");
-        let ids = u32s(&p["input_ids"]);
-        let (logits, _) = m.prompt_logits(&ids, Some(&px), &dev).unwrap();
-        let want = f32s(&st, &format!("logits_{i}"));
-        assert_eq!(logits.len(), want.len());
-        let max_ref = want.iter().fold(0f32, |a, v| a.max(v.abs()));
-        let d = logits
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        let bound = 1e-4 * max_ref.max(1.0);
-        eprintln!(
-            "prompt {i} ({} images): logits max|Δ| {d:e} (max|ref| {max_ref:.3}, bound {bound:e})",
-            px.grid_thw.len()
-        );
-        assert!(d <= bound, "prompt {i}: max|Δ| {d} > {bound}");
-        let g = m
-            .generate(&[ids], &[&px], &opts(&r, 10), &dev, |_, _| {})
-            .unwrap();
-        assert_eq!(g.tokens[0], u32s(&p["greedy"]), "prompt {i} greedy");
-    }
+    common::check_multimodal_logits_and_greedy::<B>(&Default::default());
 }
 
 #[test]

@@ -1,4 +1,6 @@
 //! Parity with transformers on the committed tiny checkpoints (see scripts/make_fixtures.py).
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
@@ -65,29 +67,7 @@ fn max_abs(a: &[f32]) -> f32 {
 
 #[test]
 fn f32_logits_match_transformers() {
-    let (model, cfg) = load(&f32_dir(), WeightDtype::AsStored);
-    assert_eq!(model.dtype(), DType::F32);
-    assert!(model.lm_head.is_some() && !cfg.text.tie_word_embeddings);
-    let r = reference();
-    let prompts = r["prompts"].as_array().unwrap();
-    assert_eq!(prompts.len(), 4);
-    let mut worst = 0f32;
-    for (i, p) in prompts.iter().enumerate() {
-        let ids = ids_of(&p["input_ids"]);
-        let (got, vocab) = model.prompt_logits(&ids, &Default::default()).unwrap();
-        let (want, shape) = ref_tensor(&format!("logits_f32_{i}"));
-        assert_eq!(shape, vec![ids.len(), vocab]);
-        let d = max_abs_diff(&got, &want);
-        let tol = 1e-4 * max_abs(&want).max(1.0);
-        eprintln!(
-            "prompt {i}: T={} max|ref|={:.3} max|Δ|={d:.3e} tol={tol:.1e}",
-            ids.len(),
-            max_abs(&want)
-        );
-        assert!(d <= tol, "prompt {i}: max|Δ| {d} > {tol}");
-        worst = worst.max(d);
-    }
-    eprintln!("f32 parity: worst max|Δ| = {worst:.3e}");
+    common::check_text_logits::<B>(&Default::default());
 }
 
 #[test]

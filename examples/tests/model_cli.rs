@@ -165,28 +165,37 @@ fn missing_model_folder_is_named() {
     assert!(err.contains("/nonexistent/ckpt"), "{err}");
 }
 
-fn caption(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+fn caption_cmd(out: &std::path::Path, extra: &[&str]) -> Command {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/sample/test");
-    covip()
-        .args(["caption", "--model"])
+    let mut c = covip();
+    c.args(["caption", "--model"])
         .arg(fixture())
         .arg("--data")
         .arg(data)
         .arg("--out")
         .arg(out)
         .args(["--max-new-tokens", "6"])
-        .args(extra)
-        .output()
-        .unwrap()
+        .args(extra);
+    c
 }
 
-fn log_keys(out: &std::path::Path) -> Vec<String> {
-    let log = out.with_file_name(format!(
+fn caption(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    caption_cmd(out, extra).output().unwrap()
+}
+
+fn log_path(out: &std::path::Path) -> PathBuf {
+    out.with_file_name(format!(
         "{}.resume.jsonl",
         out.file_name().unwrap().to_str().unwrap()
-    ));
-    std::fs::read_to_string(log)
-        .unwrap()
+    ))
+}
+
+/// The keys of the finished (newline-terminated) entries of the resume log, in file order,
+/// duplicates included.
+fn log_keys(out: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log_path(out)).unwrap_or_default();
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    complete
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -195,37 +204,92 @@ fn log_keys(out: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// Stopping after 2 samples then resuming redoes nothing and gives the uninterrupted output.
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A run killed (SIGKILL) after its first finished sample, resumed for one more sample with
+/// `--max-samples 1`, then to completion: no finished sample is redone, no final file exists
+/// before the end, and the result equals an uninterrupted (batched) run's output.
 #[test]
-fn caption_resumes_without_redoing_samples() {
+fn caption_resumes_after_a_kill_without_redoing_samples() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.json");
     let o = caption(&full, &["--batch-size", "2"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&full).unwrap()).unwrap();
+    let want = read_json(&full);
     let n = want.as_object().unwrap().len();
     assert_eq!(n, 4, "{want}");
     assert!(want.as_object().unwrap().values().all(|c| c.is_string()));
 
-    let part = dir.path().join("part.json");
-    let o = caption(&part, &["--max-samples", "2"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Interrupted run: one sample per batch so that finished entries appear one at a time.
+    let part = dir.path().join("captions.json");
+    let stderr = std::fs::File::create(dir.path().join("killed.stderr")).unwrap();
+    let mut child = caption_cmd(&part, &["--batch-size", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let err = std::fs::read_to_string(dir.path().join("killed.stderr")).unwrap();
+            panic!(
+                "the run ended ({status}) before it could be killed mid-way; {} entries logged\n{err}",
+                log_keys(&part).len()
+            );
+        }
+        if !log_keys(&part).is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(300),
+            "no finished sample after 300 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = log_keys(&part);
     assert!(
         !part.exists(),
         "final file written before all samples were done"
     );
-    let first = log_keys(&part);
-    assert_eq!(first.len(), 2);
+    assert!(
+        !before.is_empty() && before.len() < n,
+        "killed after {} of {n} samples",
+        before.len()
+    );
 
+    // Resume for one more sample only (`--max-samples`): the final file is written only when
+    // that completes the set.
+    let o = caption(&part, &["--max-samples", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{} already captioned", before.len())),
+        "{err}"
+    );
+    let mid = log_keys(&part);
+    assert_eq!(mid.len(), before.len() + 1, "{mid:?}");
+    assert_eq!(&mid[..before.len()], &before[..]);
+    assert_eq!(part.exists(), mid.len() == n);
+
+    // Resume to completion.
     let o = caption(&part, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("2 already captioned"), "{err}");
+    assert!(
+        err.contains(&format!("{} already captioned", mid.len())),
+        "{err}"
+    );
     let keys = log_keys(&part);
-    assert_eq!(keys.len(), n, "a finished sample was redone: {keys:?}");
-    assert_eq!(&keys[..2], &first[..]);
-    let got: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&part).unwrap()).unwrap();
-    assert_eq!(got, want);
+    let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(
+        (keys.len(), unique.len()),
+        (n, n),
+        "a finished sample was redone: {keys:?}"
+    );
+    assert_eq!(&keys[..mid.len()], &mid[..]);
+    assert_eq!(read_json(&part), want);
 }

@@ -1,0 +1,165 @@
+//! Parity checks shared by the CPU tests and the backend tests (`wgpu_parity.rs`): each loads
+//! the tiny f32 fixture checkpoint on the backend it is given and compares with the committed
+//! transformers references (scripts/make_fixtures.py, scripts/make_multimodal_fixtures.py).
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::path::{Path, PathBuf};
+
+use covip_model::burn::tensor::DType;
+use covip_model::burn::tensor::backend::Backend;
+use covip_model::processor::image::{ImageProcessor, PixelPatches};
+use covip_model::{GenerateOptions, Qwen3Vl, Qwen3VlMultimodal, Sampling, WeightDtype};
+use serde_json::Value;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+pub fn f32_dir() -> PathBuf {
+    fixtures().join("tiny-qwen3-vl")
+}
+fn json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).unwrap()).unwrap()
+}
+fn tensor_bytes(file: &str, name: &str) -> (Vec<u8>, Vec<usize>) {
+    let bytes = std::fs::read(fixtures().join(file)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("{file}: {name}: {e}"));
+    (t.data().to_vec(), t.shape().to_vec())
+}
+fn f32s(file: &str, name: &str) -> (Vec<f32>, Vec<usize>) {
+    let (b, shape) = tensor_bytes(file, name);
+    let v = b
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (v, shape)
+}
+fn i64s(file: &str, name: &str) -> Vec<i64> {
+    tensor_bytes(file, name)
+        .0
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+pub fn u32s(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+pub fn max_abs(a: &[f32]) -> f32 {
+    a.iter().map(|x| x.abs()).fold(0.0, f32::max)
+}
+
+/// Text-only logits of the 4 reference prompts on the f32 checkpoint, within
+/// 1e-4 · max(1, max|ref|). Returns the worst max|Δ|.
+pub fn check_text_logits<B: Backend>(device: &B::Device) -> f32 {
+    let (model, cfg, _) = Qwen3Vl::<B>::load(&f32_dir(), WeightDtype::AsStored, device).unwrap();
+    assert_eq!(model.dtype(), DType::F32);
+    assert!(model.lm_head.is_some() && !cfg.text.tie_word_embeddings);
+    let r = json("reference.json");
+    let prompts = r["prompts"].as_array().unwrap();
+    assert_eq!(prompts.len(), 4);
+    let mut worst = 0f32;
+    for (i, p) in prompts.iter().enumerate() {
+        let ids = u32s(&p["input_ids"]);
+        let (got, vocab) = model.prompt_logits(&ids, device).unwrap();
+        let (want, shape) = f32s("reference.safetensors", &format!("logits_f32_{i}"));
+        assert_eq!(shape, vec![ids.len(), vocab]);
+        let d = max_abs_diff(&got, &want);
+        let tol = 1e-4 * max_abs(&want).max(1.0);
+        eprintln!(
+            "prompt {i}: T={} max|ref|={:.3} max|Δ|={d:.3e} tol={tol:.1e}",
+            ids.len(),
+            max_abs(&want)
+        );
+        assert!(d <= tol, "prompt {i}: max|Δ| {d} > {tol}");
+        worst = worst.max(d);
+    }
+    eprintln!("f32 parity: worst max|Δ| = {worst:.3e}");
+    worst
+}
+
+/// The multimodal references (prompts with 1 and with 3 images).
+pub fn multimodal_reference() -> Value {
+    json("multimodal.json")
+}
+
+/// The processed images of one multimodal reference prompt.
+pub fn patches(p: &Value) -> PixelPatches {
+    let proc = ImageProcessor::from_dir(&f32_dir()).unwrap();
+    let paths: Vec<PathBuf> = p["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| fixtures().join("vision/images").join(n.as_str().unwrap()))
+        .collect();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    proc.process_files(&refs).unwrap()
+}
+
+pub fn greedy(r: &Value, n: usize) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens: n,
+        sampling: Sampling::greedy(),
+        stop_ids: u32s(&r["stop_ids"]),
+        seed: 0,
+        pad_id: r["pad_id"].as_u64().unwrap() as u32,
+    }
+}
+
+/// Grids, pixel values (≤ 1e-2), logits (≤ 1e-4 · max(1, max|ref|)) and 10 greedy tokens of the
+/// 1-image and 3-image reference prompts. Returns the worst logits max|Δ|.
+pub fn check_multimodal_logits_and_greedy<B: Backend>(device: &B::Device) -> f32 {
+    let r = multimodal_reference();
+    let m = Qwen3VlMultimodal::<B>::load(&f32_dir(), WeightDtype::F32, device)
+        .unwrap()
+        .0;
+    let file = "multimodal.safetensors";
+    let mut worst = 0f32;
+    for (i, p) in r["prompts"].as_array().unwrap().iter().enumerate() {
+        let px = patches(p);
+        let grid: Vec<i64> = px.grid_thw.iter().flatten().map(|&x| x as i64).collect();
+        assert_eq!(
+            grid,
+            i64s(file, &format!("image_grid_thw_{i}")),
+            "prompt {i}"
+        );
+        let (want_px, _) = f32s(file, &format!("pixel_values_{i}"));
+        let dpx = px
+            .pixel_values
+            .iter()
+            .zip(&want_px)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(dpx <= 1e-2, "prompt {i}: pixel_values max|Δ| {dpx}");
+        let ids = u32s(&p["input_ids"]);
+        let (logits, _) = m.prompt_logits(&ids, Some(&px), device).unwrap();
+        let (want, _) = f32s(file, &format!("logits_{i}"));
+        assert_eq!(logits.len(), want.len());
+        let max_ref = max_abs(&want);
+        let d = max_abs_diff(&logits, &want);
+        let bound = 1e-4 * max_ref.max(1.0);
+        eprintln!(
+            "prompt {i} ({} images): logits max|Δ| {d:e} (max|ref| {max_ref:.3}, bound {bound:e})",
+            px.grid_thw.len()
+        );
+        assert!(d <= bound, "prompt {i}: max|Δ| {d} > {bound}");
+        worst = worst.max(d);
+        let g = m
+            .generate(&[ids], &[&px], &greedy(&r, 10), device, |_, _| {})
+            .unwrap();
+        assert_eq!(g.tokens[0], u32s(&p["greedy"]), "prompt {i} greedy");
+    }
+    worst
+}
