@@ -13,6 +13,7 @@ use crate::model::{ModelInput, Qwen3Vl};
 use crate::position_ids::{attention_bias, position_tensor};
 use crate::processor::image::PixelPatches;
 use crate::rope_index::rope_index;
+use crate::score::{ScoreLayout, Scores};
 use crate::text::decoder::Deepstack;
 use crate::vision::{VisionConfig, VisionTower};
 
@@ -200,6 +201,31 @@ impl<B: Backend> Qwen3VlMultimodal<B> {
             .to_vec::<f32>()
             .map_err(|e| ModelError::Input(format!("reading logits: {e:?}")))?;
         Ok((data, v))
+    }
+
+    /// Per-token log-probs of `continuations[i]` after `prompts[i]` with the images
+    /// `images[i]` (placeholders already expanded in the prompt ids). Differentiable on an
+    /// autodiff backend, like the text-only [`crate::score::score_continuations`].
+    pub fn score_continuations(
+        &self,
+        prompts: &[Vec<u32>],
+        continuations: &[Vec<u32>],
+        images: &[&PixelPatches],
+        pad_id: u32,
+        device: &B::Device,
+    ) -> Result<Scores<B>> {
+        if images.len() != prompts.len() {
+            return Err(ModelError::Input(format!(
+                "score: {} prompts but {} image lists",
+                prompts.len(),
+                images.len()
+            )));
+        }
+        let layout = ScoreLayout::new(prompts, continuations, pad_id)?;
+        let imgs = Images::from_patches(images, device)?;
+        let (input, _) = self.prefill_input(&layout.ids, &layout.valid, imgs.as_ref(), device)?;
+        let hidden = self.model.forward_hidden(input, None)?;
+        Ok(layout.gather(&self.model, hidden, device))
     }
 
     /// Generates continuations of `prompts` (unpadded ids), row `i` with the images

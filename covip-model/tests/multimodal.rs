@@ -189,3 +189,67 @@ fn placeholder_and_image_count_mismatch_is_an_error() {
         .to_string();
     assert!(e.contains("no images were given"), "{e}");
 }
+
+/// Log-softmax of row `row` of `[T, V]` logits, at token `tok`.
+fn log_prob(logits: &[f32], v: usize, row: usize, tok: u32) -> f32 {
+    let r = &logits[row * v..(row + 1) * v];
+    let m = r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = m + r.iter().map(|x| (x - m).exp()).sum::<f32>().ln();
+    r[tok as usize] - lse
+}
+
+#[test]
+fn scoring_with_images_matches_full_logits_and_batches() {
+    let r = reference();
+    let m = load();
+    let dev = Default::default();
+    let prompts = r["prompts"].as_array().unwrap();
+    let mut split = Vec::new();
+    let mut singles = Vec::new();
+    for p in prompts {
+        let ids = u32s(&p["input_ids"]);
+        let px = patches(p);
+        // Score the last 5 tokens (the end of the chat turn, no image tokens) given the rest.
+        let k = ids.len() - 5;
+        let (prompt, cont) = (ids[..k].to_vec(), ids[k..].to_vec());
+        let (logits, v) = m.prompt_logits(&ids, Some(&px), &dev).unwrap();
+        let want: Vec<f32> = cont
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| log_prob(&logits, v, k - 1 + j, t))
+            .collect();
+        let s = m
+            .score_continuations(&[prompt.clone()], &[cont.clone()], &[&px], 0, &dev)
+            .unwrap();
+        let got: Vec<f32> = s.logprobs.into_data().to_vec().unwrap();
+        let d = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(d <= 1e-4, "log-probs differ by {d}");
+        assert!(want.iter().all(|x| *x < 0.0));
+        split.push((prompt, cont, px));
+        singles.push(got);
+    }
+    // Both prompts in one left/right-padded batch give the same scores as one by one.
+    let (ps, cs): (Vec<Vec<u32>>, Vec<Vec<u32>>) =
+        split.iter().map(|(p, c, _)| (p.clone(), c.clone())).unzip();
+    let px: Vec<&PixelPatches> = split.iter().map(|(_, _, x)| x).collect();
+    let s = m.score_continuations(&ps, &cs, &px, 0, &dev).unwrap();
+    let got: Vec<f32> = s.logprobs.into_data().to_vec().unwrap();
+    let l = cs.iter().map(Vec::len).max().unwrap();
+    for (row, single) in singles.iter().enumerate() {
+        let d = single
+            .iter()
+            .zip(&got[row * l..row * l + single.len()])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(d <= 1e-4, "row {row}: batched log-probs differ by {d}");
+    }
+    let e = m
+        .score_continuations(&ps, &cs, &px[..1], 0, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 prompts but 1 image lists"), "{e}");
+}
