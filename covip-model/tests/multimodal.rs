@@ -219,7 +219,13 @@ fn scoring_with_images_matches_full_logits_and_batches() {
             .map(|(j, &t)| log_prob(&logits, v, k - 1 + j, t))
             .collect();
         let s = m
-            .score_continuations(&[prompt.clone()], &[cont.clone()], &[&px], 0, &dev)
+            .score_continuations(
+                std::slice::from_ref(&prompt),
+                std::slice::from_ref(&cont),
+                &[&px],
+                0,
+                &dev,
+            )
             .unwrap();
         let got: Vec<f32> = s.logprobs.into_data().to_vec().unwrap();
         let d = got
