@@ -207,3 +207,107 @@ fn caption_bertscore_matches_bert_score_fixture() {
     let (ok, _, err) = covip(&args);
     assert!(!ok && err.contains("baseline"), "{err}");
 }
+
+/// A one-shot OpenAI-compatible server on 127.0.0.1: answers `n` requests with `reply(body)`
+/// and returns the request bodies it saw. Bounded: it stops after `n` connections.
+fn judge_server(
+    n: usize,
+    reply: fn(&str) -> String,
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for stream in listener.incoming().take(n) {
+            let mut stream = stream.unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; len];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            let answer = serde_json::json!({"choices": [{"message": {"content": reply(&body)}}]})
+                .to_string();
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            )
+            .unwrap();
+            bodies.push(body);
+        }
+        bodies
+    });
+    (url, handle)
+}
+
+#[test]
+fn mmhal_asks_a_live_judge() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = dir.path().join("r.json");
+    std::fs::write(
+        &recs,
+        r#"[{"question_type":"counting","image_content":["Cat"],"question":"How many cats?","gt_answer":"Two.","model_answer":"One."},
+            {"question_type":"attribute","image_content":["Dog"],"question":"What colour is the dog?","gt_answer":"Brown.","model_answer":"Brown."}]"#,
+    )
+    .unwrap();
+    // The judge rates an answer that matches the human one 6, anything else 1.
+    fn reply(body: &str) -> String {
+        if body.contains("What colour") {
+            "Correct and grounded. Rating: 6".into()
+        } else {
+            "The count is wrong. Rating: 1".into()
+        }
+    }
+    let (url, server) = judge_server(2, reply);
+    let (ok, out, err) = covip(&[
+        "metrics",
+        "mmhal",
+        "--responses",
+        recs.to_str().unwrap(),
+        "--judge",
+        &url,
+        "--judge-concurrency",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    let bodies = server.join().unwrap();
+    assert_eq!(bodies.len(), 2);
+    assert!(
+        bodies.iter().all(|b| b.contains("\"temperature\":0.0")),
+        "{bodies:?}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["average_score"], 3.5);
+    assert_eq!(v["hallucination_rate"], 0.5);
+    assert_eq!(v["per_type"]["attribute"], 6.0);
+    assert_eq!(v["judge_outputs"][0], "The count is wrong. Rating: 1");
+
+    // A dead judge is an error naming the record, never a silent rating.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/v1", dead.local_addr().unwrap());
+    drop(dead);
+    let (ok, _, err) = covip(&[
+        "metrics",
+        "mmhal",
+        "--responses",
+        recs.to_str().unwrap(),
+        "--judge",
+        &dead_url,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("record 0: judge"), "{err}");
+}

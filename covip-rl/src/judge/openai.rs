@@ -243,10 +243,28 @@ impl Judge for OpenAiJudge {
     fn answer_batch(&self, requests: &[JudgeRequest<'_>]) -> Vec<Result<String, JudgeError>> {
         let prompts: Vec<Result<String, JudgeError>> =
             requests.iter().map(|r| self.prompt(r)).collect();
+        self.ask_pool(prompts)
+    }
+}
+
+impl OpenAiJudge {
+    /// Asks free-form prompts (not multiple-choice QAs: MMHal's rating prompt, say) with the
+    /// same concurrency, timeout and retries; one result per prompt, in order.
+    pub fn ask_many(&self, prompts: &[String]) -> Vec<Result<String, JudgeError>> {
+        self.ask_pool(prompts.iter().cloned().map(Ok).collect())
+    }
+
+    fn ask_pool(
+        &self,
+        prompts: Vec<Result<String, JudgeError>>,
+    ) -> Vec<Result<String, JudgeError>> {
+        if prompts.is_empty() {
+            return Vec::new();
+        }
         let results: Vec<Mutex<Option<Result<String, JudgeError>>>> =
-            (0..requests.len()).map(|_| Mutex::new(None)).collect();
+            (0..prompts.len()).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        let workers = self.config.concurrency.max(1).min(requests.len());
+        let workers = self.config.concurrency.max(1).min(prompts.len());
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {

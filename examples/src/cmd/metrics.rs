@@ -102,6 +102,19 @@ pub struct MmhalArgs {
     /// Judge prompt template with {image_content} {question} {gt_answer} {response}.
     #[arg(long)]
     prompt_template: Option<PathBuf>,
+    /// Ask an OpenAI-compatible judge (base URL, e.g. http://localhost:8000/v1) instead of
+    /// reading --judge-outputs; the raw outputs are kept in the result as `judge_outputs`.
+    #[arg(long, conflicts_with = "judge_outputs")]
+    judge: Option<String>,
+    /// Model name sent to the judge.
+    #[arg(long, default_value = "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8")]
+    judge_model: String,
+    /// Judge sampling temperature (0: deterministic ratings).
+    #[arg(long, default_value_t = 0.0)]
+    judge_temperature: f64,
+    /// Judge requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    judge_concurrency: usize,
 }
 
 pub fn run(cmd: MetricsCommand) -> anyhow::Result<ExitCode> {
@@ -404,17 +417,42 @@ fn mmhal_cmd(a: MmhalArgs) -> anyhow::Result<Value> {
     if recs.is_empty() {
         bail!("{}: no records", p.display());
     }
-    let Some(jp) = &a.judge_outputs else {
-        let template = match &a.prompt_template {
-            Some(t) => std::fs::read_to_string(t)
-                .with_context(|| format!("{}: cannot read", t.display()))?,
-            None => mmhal::DEFAULT_TEMPLATE.to_string(),
-        };
-        let prompts = recs
-            .iter()
+    let template = match &a.prompt_template {
+        Some(t) => {
+            std::fs::read_to_string(t).with_context(|| format!("{}: cannot read", t.display()))?
+        }
+        None => mmhal::DEFAULT_TEMPLATE.to_string(),
+    };
+    let prompts = || {
+        recs.iter()
             .map(|r| mmhal::judge_prompt(&template, r).map_err(anyhow::Error::msg))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        return Ok(json!({ "prompts": prompts }));
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    if let Some(url) = &a.judge {
+        let judge = covip_rl::judge::OpenAiJudge::new(
+            covip_rl::judge::OpenAiJudgeConfig {
+                base_url: url.clone(),
+                model: a.judge_model.clone(),
+                api_key: std::env::var("OPENAI_API_KEY").ok(),
+                temperature: a.judge_temperature,
+                concurrency: a.judge_concurrency,
+                ..Default::default()
+            },
+            covip_rl::judge::JudgePrompt::default(),
+        );
+        // A failed judge call is an error, never a silent rating.
+        let outs = judge
+            .ask_many(&prompts()?)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.with_context(|| format!("{}: record {i}: judge", p.display())))
+            .collect::<anyhow::Result<Vec<String>>>()?;
+        let mut scores = mmhal_json(&recs, &outs);
+        scores["judge_outputs"] = json!(outs);
+        return Ok(scores);
+    }
+    let Some(jp) = &a.judge_outputs else {
+        return Ok(json!({ "prompts": prompts()? }));
     };
     let outs: Value = serde_json::from_str(
         &std::fs::read_to_string(jp).with_context(|| format!("{}: cannot read", jp.display()))?,
@@ -440,12 +478,16 @@ fn mmhal_cmd(a: MmhalArgs) -> anyhow::Result<Value> {
             outs.len()
         );
     }
-    let s = mmhal::mmhal_scores(&recs, &outs);
-    Ok(json!({
+    Ok(mmhal_json(&recs, &outs))
+}
+
+fn mmhal_json(recs: &[MmhalRecord], outs: &[String]) -> Value {
+    let s = mmhal::mmhal_scores(recs, outs);
+    json!({
         "average_score": s.average_score,
         "hallucination_rate": s.hallucination_rate,
         "per_type": s.per_type,
         "ratings": s.ratings,
         "unparsed": s.unparsed,
-    }))
+    })
 }
