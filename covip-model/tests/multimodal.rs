@@ -3,30 +3,18 @@
 //! turning the same messages into the same ids. Fixtures: scripts/make_multimodal_fixtures.py.
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{f32_dir, fixtures, greedy, multimodal_reference, patches, u32s};
 
 use covip_data::ImageRef;
 use covip_data::prompt::{Message, Part, Role};
 use covip_model::burn::backend::Flex;
-use covip_model::processor::image::{ImageProcessor, PixelPatches};
+use covip_model::processor::image::PixelPatches;
 use covip_model::rope_index::rope_index;
-use covip_model::{
-    GenerateOptions, Processor, Qwen3VlMultimodal, RenderOptions, Sampling, WeightDtype,
-};
+use covip_model::{GenerateOptions, Processor, Qwen3VlMultimodal, RenderOptions, WeightDtype};
 use serde_json::Value;
 
 type B = Flex;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-fn ckpt() -> PathBuf {
-    fixtures().join("tiny-qwen3-vl")
-}
-fn reference() -> Value {
-    let path = fixtures().join("multimodal.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 fn bytes() -> Vec<u8> {
     std::fs::read(fixtures().join("multimodal.safetensors")).unwrap()
 }
@@ -37,23 +25,11 @@ fn i64s(st: &safetensors::SafeTensors, name: &str) -> Vec<i64> {
         .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
+fn ckpt() -> std::path::PathBuf {
+    f32_dir()
 }
-fn patches(p: &Value) -> PixelPatches {
-    let proc = ImageProcessor::from_dir(&ckpt()).unwrap();
-    let paths: Vec<PathBuf> = p["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| fixtures().join("vision/images").join(n.as_str().unwrap()))
-        .collect();
-    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    proc.process_files(&refs).unwrap()
+fn reference() -> Value {
+    multimodal_reference()
 }
 fn load() -> Qwen3VlMultimodal<B> {
     Qwen3VlMultimodal::<B>::load(&ckpt(), WeightDtype::F32, &Default::default())
@@ -61,13 +37,7 @@ fn load() -> Qwen3VlMultimodal<B> {
         .0
 }
 fn opts(r: &Value, n: usize) -> GenerateOptions {
-    GenerateOptions {
-        max_new_tokens: n,
-        sampling: Sampling::greedy(),
-        stop_ids: u32s(&r["stop_ids"]),
-        seed: 0,
-        pad_id: r["pad_id"].as_u64().unwrap() as u32,
-    }
+    greedy(r, n)
 }
 
 #[test]
