@@ -8,11 +8,13 @@ pub mod caption;
 pub mod chair;
 pub mod cider;
 pub mod error;
+pub mod meteor;
 pub mod mmhal;
 pub mod ngram;
 pub mod pope;
 pub mod ptb;
 pub mod rouge;
+pub mod wordnet;
 
 pub use caption::{CaptionCorpus, CaptionMetric, CaptionReport, score_captions};
 pub use error::MetricsError;
