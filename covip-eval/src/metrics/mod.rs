@@ -14,6 +14,7 @@ pub mod ngram;
 pub mod pope;
 pub mod ptb;
 pub mod rouge;
+pub mod spice;
 pub mod wordnet;
 
 pub use caption::{CaptionCorpus, CaptionMetric, CaptionReport, score_captions};
