@@ -1,6 +1,7 @@
-//! Prefill and decode throughput of the Qwen3-VL text decoder on CPU (burn Flex, f32).
+//! Prefill and decode throughput of the Qwen3-VL text decoder (f32): on the CPU (burn Flex) by
+//! default, on CUDA with `--features cuda`, on wgpu with `--features wgpu`.
 //!
-//! `cargo bench -p covip-bench --bench decoder`
+//! `cargo bench -p covip-bench --bench decoder [--features cuda]`
 //!
 //! Environment:
 //! - `COVIP_BENCH_MODEL=DIR`  load this checkpoint (as written by scripts/bench_model.py, the
@@ -13,13 +14,17 @@
 //! Prints one line per measure: `prefill tok/s …` / `decode tok/s …` (parsed by the script).
 use std::time::Instant;
 
-use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
 use covip_model::generate::cache::KvCache;
 use covip_model::position_ids::{attention_bias, decode_position_ids, position_tensor};
 use covip_model::{ModelInput, Qwen3Vl, Qwen3VlConfig, WeightDtype};
 
-type B = Flex;
+#[cfg(feature = "cuda")]
+type B = burn::backend::Cuda;
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+type B = burn::backend::Wgpu;
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+type B = burn::backend::Flex;
 
 fn env_usize(k: &str, d: usize) -> usize {
     std::env::var(k)
@@ -68,11 +73,18 @@ fn main() {
         .map(|i| (i * 7919 + 13) % vocab as u32)
         .collect();
     eprintln!(
-        "layers {} prefill {t} decode {n} reps {reps}",
+        "backend {} layers {} prefill {t} decode {n} reps {reps}",
+        std::any::type_name::<B>(),
         model.num_layers()
     );
+    // One untimed pass so that GPU kernels are compiled and autotuned before timing.
+    let warmup = env_usize(
+        "COVIP_BENCH_WARMUP",
+        usize::from(cfg!(any(feature = "cuda", feature = "wgpu"))),
+    );
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
+    for rep in 0..warmup + reps {
+        let timed = rep >= warmup;
         let valid = vec![vec![true; t]];
         let mut cache = KvCache::new(model.num_layers());
         let start = Instant::now();
@@ -81,7 +93,9 @@ fn main() {
         // As generation does: logits of the last position only.
         let logits = model.lm_logits(h.narrow(1, t - 1, 1));
         let row: Vec<f32> = logits.into_data().to_vec().unwrap();
-        pre.push(t as f64 / start.elapsed().as_secs_f64());
+        if timed {
+            pre.push(t as f64 / start.elapsed().as_secs_f64());
+        }
         let mut next = covip_model::generate::sampling::argmax(&row) as i64;
         let mut valid = valid;
         let start = Instant::now();
@@ -99,7 +113,9 @@ fn main() {
             let row: Vec<f32> = model.lm_logits(h).into_data().to_vec().unwrap();
             next = covip_model::generate::sampling::argmax(&row) as i64;
         }
-        dec.push(n as f64 / start.elapsed().as_secs_f64());
+        if timed {
+            dec.push(n as f64 / start.elapsed().as_secs_f64());
+        }
     }
     println!("burn prefill tok/s {:.2}", median(pre));
     println!("burn decode tok/s {:.2}", median(dec));

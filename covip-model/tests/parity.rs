@@ -67,7 +67,7 @@ fn max_abs(a: &[f32]) -> f32 {
 
 #[test]
 fn f32_logits_match_transformers() {
-    common::check_text_logits::<B>(&Default::default());
+    common::check_text_logits::<B>(&Default::default(), common::F32_REL_TOL);
 }
 
 #[test]

@@ -9,12 +9,15 @@ use covip_model::burn::backend::Wgpu;
 
 #[test]
 fn wgpu_text_logits_match_transformers() {
-    let worst = common::check_text_logits::<Wgpu>(&Default::default());
+    let worst = common::check_text_logits::<Wgpu>(&Default::default(), common::F32_REL_TOL);
     eprintln!("wgpu text parity: worst max|Δ| = {worst:.3e}");
 }
 
 #[test]
 fn wgpu_multimodal_logits_and_greedy_match_transformers() {
-    let worst = common::check_multimodal_logits_and_greedy::<Wgpu>(&Default::default());
+    let worst = common::check_multimodal_logits_and_greedy::<Wgpu>(
+        &Default::default(),
+        common::F32_REL_TOL,
+    );
     eprintln!("wgpu multimodal parity: worst max|Δ| = {worst:.3e}");
 }
