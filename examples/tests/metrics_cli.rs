@@ -1,5 +1,6 @@
 //! `covip metrics ...` end to end: caption scores equal pycocoevalcap's (fixtures from
-//! `scripts/metrics_coco_fixture.py`), POPE/CHAIR/MMHal print their JSON, bad input fails clearly.
+//! `scripts/metrics_coco_fixture.py` and `scripts/metrics_meteor_fixture.py`), POPE/CHAIR/MMHal
+//! print their JSON, bad input fails clearly, `setup-meteor` installs METEOR's resources.
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -77,6 +78,9 @@ fn caption_bad_input_names_file_and_record() {
     ]);
     assert!(!ok);
     assert!(err.contains("refs.json") && err.contains("\"2\""), "{err}");
+    // METEOR without its resources: the error names the missing file and the setup command.
+    std::fs::write(&refs, r#"{"1": ["a dog"], "2": ["a cat"]}"#).unwrap();
+    let empty = dir.path().join("no-meteor");
     let (ok, _, err) = covip(&[
         "metrics",
         "caption",
@@ -86,10 +90,15 @@ fn caption_bad_input_names_file_and_record() {
         cands.to_str().unwrap(),
         "--metrics",
         "meteor",
+        "--meteor-data",
+        empty.to_str().unwrap(),
     ]);
-    assert!(!ok && err.contains("METEOR"), "{err}");
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("no-meteor") && err.contains("covip metrics setup-meteor"),
+        "{err}"
+    );
 }
-
 #[test]
 fn pope_chair_mmhal_print_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -310,4 +319,204 @@ fn mmhal_asks_a_live_judge() {
     ]);
     assert!(!ok);
     assert!(err.contains("record 0: judge"), "{err}");
+}
+
+/// METEOR's resource directory, if installed (`$COVIP_METEOR_DATA` or the default location);
+/// without it the METEOR tests skip, unless `COVIP_REQUIRE_METEOR=1`.
+fn meteor_data() -> Option<PathBuf> {
+    let dir = covip_eval::metrics::meteor::resources::resolve_dir(None).ok();
+    if let Some(d) = dir
+        .as_deref()
+        .filter(|d| covip_eval::metrics::meteor::resources::is_complete(d))
+    {
+        return Some(d.to_path_buf());
+    }
+    let msg = "METEOR resources not found (run covip metrics setup-meteor)";
+    if std::env::var("COVIP_REQUIRE_METEOR").is_ok_and(|v| v == "1") {
+        panic!("{msg}; COVIP_REQUIRE_METEOR=1 makes this a failure");
+    }
+    eprintln!("skipped: {msg}");
+    None
+}
+
+#[test]
+fn caption_meteor_matches_pycocoevalcap_fixture() {
+    let Some(data) = meteor_data() else { return };
+    let exp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx("meteor/scores.json")).unwrap()).unwrap();
+    let (refs, cands) = (fx("coco_refs.json"), fx("coco_cands.json"));
+    for (mode, extra) in [
+        ("coco_tokenized", None),
+        ("coco_raw", Some("--no-tokenize")),
+    ] {
+        let mut args = vec![
+            "metrics",
+            "caption",
+            "--refs",
+            refs.to_str().unwrap(),
+            "--cands",
+            cands.to_str().unwrap(),
+            "--metrics",
+            "bleu,meteor,rouge",
+            "--meteor-data",
+            data.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (ok, out, err) = covip(&args);
+        assert!(ok, "{err}");
+        // pycocoevalcap's key order: Bleu, METEOR, ROUGE_L.
+        let keys: Vec<&str> = out
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|k| ["Bleu_4", "METEOR", "ROUGE_L"].contains(k))
+            .take(3)
+            .collect();
+        assert_eq!(keys, ["Bleu_4", "METEOR", "ROUGE_L"], "{out:.200}");
+        let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let want = |v: &serde_json::Value| v.as_str().unwrap().parse::<f64>().unwrap();
+        // serde_json's default float parsing may be an ulp off: compare to 1e-15 here (the
+        // parity test in covip-eval compares bit for bit).
+        let g = got["METEOR"].as_f64().unwrap();
+        let e = want(&exp["corpora"][mode]["corpus"]);
+        assert!((g - e).abs() <= 1e-15, "{mode}: {g} vs {e}");
+        let per = exp["corpora"][mode]["per_image"].as_object().unwrap();
+        assert_eq!(per.len(), got["per_image"].as_object().unwrap().len());
+        for (id, v) in per {
+            let g = got["per_image"][id]["METEOR"].as_f64().unwrap();
+            assert!((g - want(v)).abs() <= 1e-15, "{mode} {id}: {g} vs {v}");
+        }
+    }
+}
+
+/// A zip archive of stored entries (enough to stand in for meteor-1.5.jar).
+fn stored_zip(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let crc32 = |data: &[u8]| {
+        let mut c = !0u32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0xedb8_8320
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    };
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for (name, data) in entries {
+        let offset = out.len() as u32;
+        let mut common = Vec::new();
+        common.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // method 0, time, date
+        common.extend_from_slice(&crc32(data).to_le_bytes());
+        common.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        common.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        common.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        common.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&[0x50, 0x4b, 3, 4, 20, 0, 0, 0]);
+        out.extend_from_slice(&common);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(&[0x50, 0x4b, 1, 2, 20, 0, 20, 0, 0, 0]);
+        central.extend_from_slice(&common);
+        central.extend_from_slice(&[0; 10]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let at = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&[0x50, 0x4b, 5, 6, 0, 0, 0, 0]);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&at.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+#[test]
+fn setup_meteor_installs_from_local_files_once() {
+    let Some(data) = meteor_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // Already installed: nothing to do, whatever the source.
+    let (ok, out, err) = covip(&[
+        "metrics",
+        "setup-meteor",
+        "--dest",
+        data.to_str().unwrap(),
+        "--from",
+        "/nonexistent",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""installed":false"#), "{out}");
+    // A jar holding the installed files, and the paraphrase table, as a user would pass them.
+    let jar_files = [
+        "function/english.words",
+        "nonbreaking/english.prefixes",
+        "synonym/english.synsets",
+        "synonym/english.exceptions",
+        "synonym/english.relations",
+        "synonym/COPYING.WORDNET",
+    ];
+    let entries: Vec<(&str, Vec<u8>)> = jar_files
+        .iter()
+        .map(|f| (*f, std::fs::read(data.join(f)).unwrap()))
+        .collect();
+    let jar = tmp.path().join("meteor-1.5.jar");
+    std::fs::write(&jar, stored_zip(&entries)).unwrap();
+    let table = data.join("paraphrase/paraphrase-en.gz");
+    let dest = tmp.path().join("meteor");
+    let run = || {
+        covip(&[
+            "metrics",
+            "setup-meteor",
+            "--from",
+            jar.to_str().unwrap(),
+            "--from",
+            table.to_str().unwrap(),
+            "--dest",
+            dest.to_str().unwrap(),
+        ])
+    };
+    let (ok, out, err) = run();
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""installed":true"#), "{out}");
+    for f in jar_files
+        .iter()
+        .chain(["paraphrase/paraphrase-en.gz", "covip-meteor.json"].iter())
+    {
+        assert!(dest.join(f).is_file(), "{f}");
+    }
+    let (ok, out, err) = run();
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""installed":false"#), "{out}");
+    // A file that is not pycocoevalcap 1.2's is refused, and nothing is left behind.
+    let mut bad = entries.clone();
+    bad[0].1.extend_from_slice(b"extra\n");
+    std::fs::write(&jar, stored_zip(&bad)).unwrap();
+    let dest2 = tmp.path().join("meteor2");
+    let (ok, _, err) = covip(&[
+        "metrics",
+        "setup-meteor",
+        "--from",
+        jar.to_str().unwrap(),
+        "--from",
+        table.to_str().unwrap(),
+        "--dest",
+        dest2.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("english.words") && err.contains("pycocoevalcap 1.2"),
+        "{err}"
+    );
+    assert!(!dest2.exists());
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!left.iter().any(|n| n.contains("staging")), "{left:?}");
 }

@@ -3,11 +3,12 @@
 //! Also reads the `REFS.json` / `CANDS.json` inputs of `covip metrics caption`.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 use super::error::MetricsError;
+use super::meteor::{Meteor, resources};
 use super::{bleu, cider, ptb, rouge};
 
 /// A JSON object with its keys in document order (pycocoevalcap iterates dicts in insertion
@@ -199,7 +200,7 @@ pub enum CaptionMetric {
     Rouge,
     /// CIDEr-D (`CIDEr`).
     Cider,
-    /// METEOR 1.5 (`METEOR`) — not implemented yet.
+    /// METEOR 1.5 (`METEOR`; needs its resources, see [`CaptionOptions::meteor_data`]).
     Meteor,
     /// BERTScore (`BERTScore_P`, `BERTScore_R`, `BERTScore_F1`; see [`add_bertscore`]).
     BertScore,
@@ -266,10 +267,29 @@ impl CaptionReport {
     }
 }
 
-/// Scores `corpus` (already tokenised or not, as the caller decides) with `metrics`.
+/// What some caption metrics need besides the captions.
+#[derive(Clone, Debug, Default)]
+pub struct CaptionOptions {
+    /// METEOR's resource directory; `None`: `$COVIP_METEOR_DATA`, else the per-user default
+    /// that `covip metrics setup-meteor` fills (see [`super::meteor::resources`]). The
+    /// resources are loaded once per process.
+    pub meteor_data: Option<PathBuf>,
+}
+
+/// Scores `corpus` (already tokenised or not, as the caller decides) with `metrics`, METEOR
+/// reading its resources from the default location.
 pub fn score_captions(
     corpus: &CaptionCorpus,
     metrics: &[CaptionMetric],
+) -> Result<CaptionReport, MetricsError> {
+    score_captions_with(corpus, metrics, &CaptionOptions::default())
+}
+
+/// [`score_captions`] with options.
+pub fn score_captions_with(
+    corpus: &CaptionCorpus,
+    metrics: &[CaptionMetric],
+    options: &CaptionOptions,
 ) -> Result<CaptionReport, MetricsError> {
     let n = corpus.ids.len();
     let mut report = CaptionReport {
@@ -289,13 +309,23 @@ pub fn score_captions(
     // The metrics are independent pure functions: compute them on separate threads, then
     // report in pycocoevalcap's order.
     let (refs, cands) = (&corpus.refs, &corpus.cands);
-    let (mut bleu_s, mut rouge_s, mut cider_s) = std::thread::scope(|sc| {
+    let meteor_scorer = if metrics.contains(&CaptionMetric::Meteor) {
+        Some(Meteor::shared(&resources::resolve_dir(
+            options.meteor_data.as_deref(),
+        )?)?)
+    } else {
+        None
+    };
+    let (mut bleu_s, mut rouge_s, mut cider_s, mut meteor_s) = std::thread::scope(|sc| {
         let b = metrics
             .contains(&CaptionMetric::Bleu)
             .then(|| sc.spawn(|| bleu::bleu(refs, cands)));
         let r = metrics
             .contains(&CaptionMetric::Rouge)
             .then(|| sc.spawn(|| rouge::rouge_l(refs, cands)));
+        let m = meteor_scorer
+            .as_ref()
+            .map(|m| sc.spawn(|| m.score_corpus(refs, cands)));
         let c = metrics
             .contains(&CaptionMetric::Cider)
             .then(|| cider::cider_d(refs, cands));
@@ -303,6 +333,7 @@ pub fn score_captions(
             b.map(|h| h.join().expect("BLEU thread")),
             r.map(|h| h.join().expect("ROUGE thread")),
             c,
+            m.map(|h| h.join().expect("METEOR thread")),
         )
     });
     // pycocoevalcap's order: Bleu, METEOR, ROUGE_L, CIDEr, SPICE.
@@ -334,9 +365,8 @@ pub fn score_captions(
                 push("CIDEr", t, &per, &mut report);
             }
             CaptionMetric::Meteor => {
-                return Err(MetricsError::Unsupported(
-                    "METEOR is not implemented in this build of covip".into(),
-                ));
+                let s = meteor_s.take().expect("computed above");
+                push("METEOR", s.corpus, &s.per_image, &mut report);
             }
             CaptionMetric::BertScore => {
                 return Err(MetricsError::Unsupported(

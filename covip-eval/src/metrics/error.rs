@@ -41,6 +41,14 @@ pub enum MetricsError {
         /// Which ids are missing where.
         message: String,
     },
+    /// A scorer's resource directory (METEOR's) is missing or incomplete.
+    #[error("{path}: {message}")]
+    Resources {
+        /// The missing file or directory.
+        path: PathBuf,
+        /// What to do about it.
+        message: String,
+    },
     /// A metric name that is unknown or not available in this build.
     #[error("{0}")]
     Unsupported(String),

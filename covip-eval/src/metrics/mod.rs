@@ -17,5 +17,8 @@ pub mod rouge;
 pub mod spice;
 pub mod wordnet;
 
-pub use caption::{CaptionCorpus, CaptionMetric, CaptionReport, score_captions};
+pub use caption::{
+    CaptionCorpus, CaptionMetric, CaptionOptions, CaptionReport, score_captions,
+    score_captions_with,
+};
 pub use error::MetricsError;

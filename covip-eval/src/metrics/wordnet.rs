@@ -7,7 +7,8 @@
 //! forms first and otherwise through WordNet 3's suffix-stripping rules (`morph`), exactly as
 //! METEOR's `SynonymDictionary` does, including its quirks:
 //! - the suffix table is tried in order and the first rewrite that is a known word wins;
-//! - a word ending in `ss`, or of at most two characters, is its own base;
+//! - a word ending in `ss`, or of at most two UTF-16 code units (Java's `String.length`), is
+//!   its own base;
 //! - the `-ful` handling of WordNet's original is dead code there (no suffix of the table ends
 //!   in `l`), so a word ending in `ful` never gets a base;
 //! - when no rule applies the base is the empty string, which has no synsets.
@@ -158,7 +159,7 @@ impl SynonymDictionary {
 
     /// WordNet's regular morphology as METEOR applies it: the base form of `word`, or `""`.
     pub fn morph(&self, word: &str) -> String {
-        if word.ends_with("ss") || word.chars().count() <= 2 {
+        if word.ends_with("ss") || word.encode_utf16().nth(2).is_none() {
             return word.to_string();
         }
         for (suffix, replacement) in SUFFIX_RULES {
@@ -217,6 +218,9 @@ mod tests {
         assert_eq!(d.morph("glass"), "glass");
         assert_eq!(d.morph("ox"), "ox");
         assert_eq!(d.morph("handful"), "");
+        // Java counts UTF-16 units: one astral character is already two.
+        assert_eq!(d.morph("😀"), "😀");
+        assert_eq!(d.morph("é"), "é");
     }
 
     #[test]

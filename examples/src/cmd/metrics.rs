@@ -8,16 +8,23 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use covip_eval::metrics::caption::{BertScoreSettings, add_bertscore, read_ordered_object};
 use covip_eval::metrics::chair::Chair;
+use covip_eval::metrics::meteor::{resources as meteor_resources, setup as meteor_setup};
 use covip_eval::metrics::mmhal::{self, MmhalRecord};
 use covip_eval::metrics::pope;
-use covip_eval::metrics::{CaptionCorpus, CaptionMetric, score_captions};
+use covip_eval::metrics::{CaptionCorpus, CaptionMetric, CaptionOptions, score_captions_with};
 use serde_json::{Value, json};
 
 #[derive(Subcommand)]
 pub enum MetricsCommand {
-    /// BLEU-1..4, ROUGE-L, CIDEr-D as pycocoevalcap 1.2 prints them (PTB-tokenised); BERTScore
-    /// as the bert_score package computes it.
+    /// BLEU-1..4, METEOR, ROUGE-L, CIDEr-D as pycocoevalcap 1.2 prints them (PTB-tokenised);
+    /// BERTScore as the bert_score package computes it.
     Caption(CaptionArgs),
+    /// Installs METEOR's English resources (word lists, WordNet, paraphrase table) from the
+    /// pycocoevalcap 1.2 package: `pip download`s it (nothing else is downloaded) unless
+    /// --from gives local files, and writes them to --dest, else $COVIP_METEOR_DATA, else
+    /// ~/.local/share/covip/meteor-1.5 ($XDG_DATA_HOME/covip/meteor-1.5; on Windows
+    /// %LOCALAPPDATA%\covip\meteor-1.5). Does nothing when they are already there.
+    SetupMeteor(SetupMeteorArgs),
     /// POPE accuracy, precision, recall, F1 and yes-ratio (released yes/no parsing).
     Pope(PopeArgs),
     /// CHAIR_s and CHAIR_i over the 80 COCO categories.
@@ -35,9 +42,14 @@ pub struct CaptionArgs {
     /// JSON object: image id -> candidate caption (a string or a one-element list).
     #[arg(long)]
     cands: PathBuf,
-    /// Comma-separated metrics: bleu, rouge, cider, bertscore (meteor, spice: not available yet).
+    /// Comma-separated metrics: bleu, meteor, rouge, cider, bertscore (spice: not available
+    /// yet).
     #[arg(long, default_value = "bleu,rouge,cider")]
     metrics: String,
+    /// METEOR: resource directory (default: $COVIP_METEOR_DATA, else the per-user location
+    /// that `covip metrics setup-meteor` fills).
+    #[arg(long, value_name = "DIR")]
+    meteor_data: Option<PathBuf>,
     /// Score the raw strings without PTB tokenisation (BERTScore always sees the raw strings).
     #[arg(long)]
     no_tokenize: bool,
@@ -60,6 +72,21 @@ pub struct CaptionArgs {
     /// BERTScore: a bert_score baseline file (`LAYER,P,R,F`); implies rescaling.
     #[arg(long)]
     bert_baseline: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct SetupMeteorArgs {
+    /// Local pycocoevalcap files instead of the package index: the 1.2 wheel, its source
+    /// archive, an installed `pycocoevalcap` (or its `meteor`) folder, or meteor-1.5.jar and
+    /// paraphrase-en.gz (repeat --from for the two).
+    #[arg(long, value_name = "PATH")]
+    from: Vec<PathBuf>,
+    /// Where to install (default: $COVIP_METEOR_DATA, else the per-user location).
+    #[arg(long, value_name = "DIR")]
+    dest: Option<PathBuf>,
+    /// Python interpreter that runs `pip download` (default: python3, then python).
+    #[arg(long, value_name = "PYTHON")]
+    python: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -120,6 +147,7 @@ pub struct MmhalArgs {
 pub fn run(cmd: MetricsCommand) -> anyhow::Result<ExitCode> {
     let out = match cmd {
         MetricsCommand::Caption(a) => caption(a)?,
+        MetricsCommand::SetupMeteor(a) => setup_meteor(a)?,
         MetricsCommand::Pope(a) => pope_cmd(a)?,
         MetricsCommand::Chair(a) => chair(a)?,
         MetricsCommand::Mmhal(a) => mmhal_cmd(a)?,
@@ -130,15 +158,10 @@ pub fn run(cmd: MetricsCommand) -> anyhow::Result<ExitCode> {
 
 fn caption(a: CaptionArgs) -> anyhow::Result<Value> {
     let metrics = CaptionMetric::parse_list(&a.metrics)?;
-    for (m, name) in [
-        (CaptionMetric::Meteor, "METEOR"),
-        (CaptionMetric::Spice, "SPICE"),
-    ] {
-        if metrics.contains(&m) {
-            bail!(
-                "{name} is not implemented in this build of covip (available: bleu, rouge, cider, bertscore)"
-            );
-        }
+    if metrics.contains(&CaptionMetric::Spice) {
+        bail!(
+            "SPICE is not implemented in this build of covip (available: bleu, meteor, rouge, cider, bertscore)"
+        );
     }
     let bert = if metrics.contains(&CaptionMetric::BertScore) {
         let Some(dir) = a.bert_model.clone() else {
@@ -163,15 +186,36 @@ fn caption(a: CaptionArgs) -> anyhow::Result<Value> {
         .copied()
         .filter(|m| *m != CaptionMetric::BertScore)
         .collect();
+    let options = CaptionOptions {
+        meteor_data: a.meteor_data.clone(),
+    };
     let mut report = if a.no_tokenize {
-        score_captions(&raw, &others)?
+        score_captions_with(&raw, &others, &options)?
     } else {
-        score_captions(&raw.tokenized(), &others)?
+        score_captions_with(&raw.tokenized(), &others, &options)?
     };
     if let Some(settings) = bert {
         add_bertscore(&mut report, &raw, &settings)?;
     }
     Ok(report.to_json())
+}
+
+fn setup_meteor(a: SetupMeteorArgs) -> anyhow::Result<Value> {
+    let dest = match a.dest {
+        Some(d) => d,
+        None => meteor_resources::resolve_dir(None)?,
+    };
+    let source = if a.from.is_empty() {
+        meteor_setup::Source::Registry { python: a.python }
+    } else {
+        meteor_setup::Source::Paths(a.from)
+    };
+    let r = meteor_setup::setup(&source, &dest)?;
+    Ok(json!({
+        "dest": r.dest.display().to_string(),
+        "installed": r.installed,
+        "source": r.source,
+    }))
 }
 
 fn read_jsonl(path: &Path) -> anyhow::Result<Vec<Value>> {
