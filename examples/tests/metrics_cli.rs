@@ -520,3 +520,81 @@ fn setup_meteor_installs_from_local_files_once() {
         .collect();
     assert!(!left.iter().any(|n| n.contains("staging")), "{left:?}");
 }
+
+/// `--metrics spice` runs the jar through `--spice-java` (here a stand-in that writes a fixed
+/// SPICE output): `SPICE` comes after the other keys, per image and as the mean of `All.f`.
+#[cfg(unix)]
+#[test]
+fn caption_spice_runs_the_jar_and_reports_its_scores() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("refs.json"),
+        r#"{"b": ["a red car on a road", "a car"], "a": ["two dogs play in the grass"]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("cands.json"),
+        r#"{"a": "dogs playing on grass", "b": "a red car"}"#,
+    )
+    .unwrap();
+    let all = |f: f64| {
+        format!(
+            r#"{{"All": {{"pr": {f}, "re": {f}, "f": {f}, "fn": 0, "numImages": 1, "fp": 0, "tp": 1}}}}"#
+        )
+    };
+    let output = format!(
+        r#"[{{"image_id": "a", "scores": {}}}, {{"image_id": "b", "scores": {}}}]"#,
+        all(0.25),
+        all(0.5)
+    );
+    std::fs::write(d.join("canned.json"), output).unwrap();
+    std::fs::write(d.join("spice-1.0.jar"), b"not a real jar").unwrap();
+    let java = d.join("java");
+    let script = format!(
+        "#!/bin/sh\nOUT=''\nprev=''\nfor a in \"$@\"; do [ \"$prev\" = -out ] && OUT=\"$a\"; prev=\"$a\"; done\ncp '{}' \"$OUT\"\n",
+        d.join("canned.json").display()
+    );
+    std::fs::write(&java, script).unwrap();
+    std::fs::set_permissions(&java, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = |p: &std::path::Path| p.display().to_string();
+    let (ok, out, err) = covip(&[
+        "metrics",
+        "caption",
+        "--refs",
+        &s(&d.join("refs.json")),
+        "--cands",
+        &s(&d.join("cands.json")),
+        "--metrics",
+        "spice,bleu,cider",
+        "--spice-jar",
+        &s(&d.join("spice-1.0.jar")),
+        "--spice-java",
+        &s(&java),
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "CIDEr", "SPICE", "per_image"]
+    );
+    assert_eq!(v["SPICE"].as_f64().unwrap(), 0.375);
+    assert_eq!(v["per_image"]["a"]["SPICE"].as_f64().unwrap(), 0.25);
+    assert_eq!(v["per_image"]["b"]["SPICE"].as_f64().unwrap(), 0.5);
+
+    // Without --spice-jar: a clear error saying what is needed.
+    let (ok, _, err) = covip(&[
+        "metrics",
+        "caption",
+        "--refs",
+        &s(&d.join("refs.json")),
+        "--cands",
+        &s(&d.join("cands.json")),
+        "--metrics",
+        "spice",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--spice-jar"), "{err}");
+}

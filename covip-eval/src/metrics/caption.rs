@@ -204,7 +204,7 @@ pub enum CaptionMetric {
     Meteor,
     /// BERTScore (`BERTScore_P`, `BERTScore_R`, `BERTScore_F1`; see [`add_bertscore`]).
     BertScore,
-    /// SPICE — not implemented yet.
+    /// SPICE (`SPICE`): the official jar's parse, scored as SPICE 1.0 does; see [`add_spice`].
     Spice,
 }
 
@@ -375,7 +375,7 @@ pub fn score_captions_with(
             }
             CaptionMetric::Spice => {
                 return Err(MetricsError::Unsupported(
-                    "SPICE is not implemented in this build of covip".into(),
+                    "SPICE runs the official jar: score it with caption::add_spice".into(),
                 ));
             }
         }
@@ -502,5 +502,35 @@ pub fn add_bertscore(
             }
         }
     }
+    Ok(())
+}
+
+/// Adds SPICE (`SPICE`, corpus and per image) to `report` by running the official SPICE 1.0
+/// jar on `corpus` (pass the PTB-tokenised corpus for pycocoevalcap's numbers). The corpus value
+/// is pycocoevalcap's mean of the images' `All` F-scores; per image it is that image's `All` F.
+/// Call it after [`score_captions`] and before [`add_bertscore`] to keep pycocoevalcap's key
+/// order (`…, CIDEr, SPICE`).
+pub fn add_spice(
+    report: &mut CaptionReport,
+    corpus: &CaptionCorpus,
+    jar: &super::spice::SpiceJar,
+) -> Result<(), MetricsError> {
+    let run = jar.run(&corpus.ids, &corpus.cands, &corpus.refs)?;
+    let by_id: std::collections::HashMap<&str, f64> = run
+        .corpus
+        .image_ids
+        .iter()
+        .map(String::as_str)
+        .zip(run.corpus.per_image.iter().map(|s| s.spice()))
+        .collect();
+    for (id, scores) in &mut report.per_image {
+        let Some(v) = by_id.get(id.as_str()) else {
+            return Err(MetricsError::Mismatch {
+                message: format!("SPICE returned no score for image {id:?}"),
+            });
+        };
+        scores.push(("SPICE".into(), *v));
+    }
+    report.corpus.push(("SPICE".into(), run.corpus.spice));
     Ok(())
 }

@@ -6,18 +6,21 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use covip_eval::metrics::caption::{BertScoreSettings, add_bertscore, read_ordered_object};
+use covip_eval::metrics::caption::{
+    BertScoreSettings, add_bertscore, add_spice, read_ordered_object,
+};
 use covip_eval::metrics::chair::Chair;
 use covip_eval::metrics::meteor::{resources as meteor_resources, setup as meteor_setup};
 use covip_eval::metrics::mmhal::{self, MmhalRecord};
 use covip_eval::metrics::pope;
+use covip_eval::metrics::spice::SpiceJar;
 use covip_eval::metrics::{CaptionCorpus, CaptionMetric, CaptionOptions, score_captions_with};
 use serde_json::{Value, json};
 
 #[derive(Subcommand)]
 pub enum MetricsCommand {
-    /// BLEU-1..4, METEOR, ROUGE-L, CIDEr-D as pycocoevalcap 1.2 prints them (PTB-tokenised);
-    /// BERTScore as the bert_score package computes it.
+    /// BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, SPICE as pycocoevalcap 1.2 prints them
+    /// (PTB-tokenised); BERTScore as the bert_score package computes it.
     Caption(CaptionArgs),
     /// Installs METEOR's English resources (word lists, WordNet, paraphrase table) from the
     /// pycocoevalcap 1.2 package: `pip download`s it (nothing else is downloaded) unless
@@ -42,14 +45,26 @@ pub struct CaptionArgs {
     /// JSON object: image id -> candidate caption (a string or a one-element list).
     #[arg(long)]
     cands: PathBuf,
-    /// Comma-separated metrics: bleu, meteor, rouge, cider, bertscore (spice: not available
-    /// yet).
+    /// Comma-separated metrics: bleu, meteor, rouge, cider, spice, bertscore.
     #[arg(long, default_value = "bleu,rouge,cider")]
     metrics: String,
     /// METEOR: resource directory (default: $COVIP_METEOR_DATA, else the per-user location
     /// that `covip metrics setup-meteor` fills).
     #[arg(long, value_name = "DIR")]
     meteor_data: Option<PathBuf>,
+    /// SPICE: the official `spice-1.0.jar` (pycocoevalcap's `spice/` folder, with the Stanford
+    /// CoreNLP 3.6.0 jars in its `lib/`); needs Java 8 to 14.
+    #[arg(long, value_name = "JAR")]
+    spice_jar: Option<PathBuf>,
+    /// SPICE: the jar's parse cache folder (created when missing; none by default).
+    #[arg(long, value_name = "DIR")]
+    spice_cache: Option<PathBuf>,
+    /// SPICE: the Java executable.
+    #[arg(long, value_name = "JAVA", default_value = "java")]
+    spice_java: PathBuf,
+    /// SPICE: the JVM's maximum heap (`-Xmx`).
+    #[arg(long, value_name = "SIZE", default_value = "8G")]
+    spice_memory: String,
     /// Score the raw strings without PTB tokenisation (BERTScore always sees the raw strings).
     #[arg(long)]
     no_tokenize: bool,
@@ -158,11 +173,20 @@ pub fn run(cmd: MetricsCommand) -> anyhow::Result<ExitCode> {
 
 fn caption(a: CaptionArgs) -> anyhow::Result<Value> {
     let metrics = CaptionMetric::parse_list(&a.metrics)?;
-    if metrics.contains(&CaptionMetric::Spice) {
-        bail!(
-            "SPICE is not implemented in this build of covip (available: bleu, meteor, rouge, cider, bertscore)"
-        );
-    }
+    let spice = if metrics.contains(&CaptionMetric::Spice) {
+        let Some(jar_path) = a.spice_jar.clone() else {
+            bail!(
+                "--metrics spice needs --spice-jar PATH (pycocoevalcap's spice/spice-1.0.jar, with the Stanford CoreNLP 3.6.0 jars that its get_stanford_models.py downloads into lib/; Java 8 to 14)"
+            );
+        };
+        let mut jar = SpiceJar::new(jar_path);
+        jar.cache_dir = a.spice_cache.clone();
+        jar.java = a.spice_java.clone();
+        jar.max_memory = a.spice_memory.clone();
+        Some(jar)
+    } else {
+        None
+    };
     let bert = if metrics.contains(&CaptionMetric::BertScore) {
         let Some(dir) = a.bert_model.clone() else {
             bail!(
@@ -184,16 +208,22 @@ fn caption(a: CaptionArgs) -> anyhow::Result<Value> {
     let others: Vec<CaptionMetric> = metrics
         .iter()
         .copied()
-        .filter(|m| *m != CaptionMetric::BertScore)
+        .filter(|m| !matches!(m, CaptionMetric::BertScore | CaptionMetric::Spice))
         .collect();
     let options = CaptionOptions {
         meteor_data: a.meteor_data.clone(),
     };
-    let mut report = if a.no_tokenize {
-        score_captions_with(&raw, &others, &options)?
+    let tokenized;
+    let scored = if a.no_tokenize {
+        &raw
     } else {
-        score_captions_with(&raw.tokenized(), &others, &options)?
+        tokenized = raw.tokenized();
+        &tokenized
     };
+    let mut report = score_captions_with(scored, &others, &options)?;
+    if let Some(jar) = spice {
+        add_spice(&mut report, scored, &jar)?;
+    }
     if let Some(settings) = bert {
         add_bertscore(&mut report, &raw, &settings)?;
     }
