@@ -578,7 +578,15 @@ fn caption_spice_runs_the_jar_and_reports_its_scores() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "CIDEr", "SPICE", "per_image"]
+        [
+            "Bleu_1",
+            "Bleu_2",
+            "Bleu_3",
+            "Bleu_4",
+            "CIDEr",
+            "SPICE",
+            "per_image"
+        ]
     );
     assert_eq!(v["SPICE"].as_f64().unwrap(), 0.375);
     assert_eq!(v["per_image"]["a"]["SPICE"].as_f64().unwrap(), 0.25);

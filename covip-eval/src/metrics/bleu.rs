@@ -5,7 +5,7 @@
 //! `1e-15` / `1e-9` epsilons, the geometric mean accumulated n by n, and the brevity penalty
 //! `exp(1 - 1/ratio)` when `ratio < 1`. Corpus: the same over summed statistics.
 
-use super::ngram::{FxMap, Gram, Interner, gram_order, precook};
+use super::ngram::{GramCorpus, NONE};
 
 const SMALL: f64 = 1e-9;
 const TINY: f64 = 1e-15;
@@ -26,29 +26,15 @@ struct Cooked {
     correct: [usize; 4],
 }
 
-/// Per-sentence statistics (`cook_refs` + `cook_test` with `closest`).
-fn cook<'a>(
-    cand: &'a str,
-    refs: &'a [String],
-    it: &mut Interner<'a>,
-    maxcounts: &mut FxMap<Gram, u32>,
-) -> Cooked {
-    let mut reflens = Vec::with_capacity(refs.len());
-    maxcounts.clear();
-    for r in refs {
-        let c = precook(r, 4, it);
-        reflens.push(c.len);
-        for &(g, n) in &c.grams {
-            let e = maxcounts.entry(g).or_insert(0);
-            *e = (*e).max(n);
-        }
-    }
-    let test = precook(cand, 4, it);
-    let testlen = test.len;
+/// Per-sentence statistics of image `i` (`cook_refs` + `cook_test` with `closest`);
+/// `maxcounts` is scratch space.
+fn cook(g: &GramCorpus, i: usize, maxcounts: &mut Vec<u32>) -> Cooked {
+    let h = g.cand(i);
+    let testlen = g.lens[h] as usize;
     // min over (|l - testlen|, l): smallest gap, then the shorter reference.
-    let reflen = reflens
-        .iter()
-        .copied()
+    let reflen = g
+        .refs(i)
+        .map(|r| g.lens[r] as usize)
         .min_by_key(|&l| (l.abs_diff(testlen), l))
         .unwrap_or(0);
     let mut guess = [0usize; 4];
@@ -56,9 +42,24 @@ fn cook<'a>(
         *g = (testlen + 1).saturating_sub(k + 1);
     }
     let mut correct = [0usize; 4];
-    for &(g, n) in &test.grams {
-        let m = maxcounts.get(&g).copied().unwrap_or(0);
-        correct[gram_order(g) - 1] += m.min(n) as usize;
+    for (k, c) in correct.iter_mut().enumerate() {
+        let e = &g.ord[k];
+        // The largest count over the references of each candidate n-gram (0 where absent):
+        // the only entries of `cook_refs`' maxcounts that `cook_test` looks up.
+        maxcounts.clear();
+        maxcounts.resize(e.of(h).len(), 0);
+        for r in g.refs(i) {
+            let r = e.of(r);
+            for (&p, &tf) in e.hyp_pos[r.clone()].iter().zip(&e.tfs[r]) {
+                if p != NONE {
+                    let m = &mut maxcounts[p as usize];
+                    *m = (*m).max(tf);
+                }
+            }
+        }
+        for (&m, &tf) in maxcounts.iter().zip(&e.tfs[e.of(h)]) {
+            *c += m.min(tf) as usize;
+        }
     }
     Cooked {
         testlen,
@@ -90,14 +91,17 @@ fn bleu_from(testlen: usize, reflen: usize, guess: &[usize; 4], correct: &[usize
 /// # Panics
 /// If `refs` and `cands` differ in length (callers validate input first).
 pub fn bleu(refs: &[Vec<String>], cands: &[String]) -> BleuScores {
-    assert_eq!(refs.len(), cands.len(), "one candidate per image");
-    let mut it = Interner::default();
-    let mut per_image = Vec::with_capacity(cands.len());
+    bleu_grams(&GramCorpus::build(refs, cands))
+}
+
+/// [`bleu`] from already counted n-grams.
+pub fn bleu_grams(g: &GramCorpus) -> BleuScores {
+    let mut per_image = Vec::with_capacity(g.images());
     let (mut tl, mut rl) = (0usize, 0usize);
     let (mut tg, mut tc) = ([0usize; 4], [0usize; 4]);
-    let mut maxcounts: FxMap<Gram, u32> = FxMap::default();
-    for (cand, rs) in cands.iter().zip(refs) {
-        let c = cook(cand, rs, &mut it, &mut maxcounts);
+    let mut maxcounts = Vec::new();
+    for i in 0..g.images() {
+        let c = cook(g, i, &mut maxcounts);
         per_image.push(bleu_from(c.testlen, c.reflen, &c.guess, &c.correct));
         tl += c.testlen;
         rl += c.reflen;

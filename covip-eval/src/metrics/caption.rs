@@ -5,11 +5,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::error::MetricsError;
 use super::meteor::{Meteor, resources};
-use super::{bleu, cider, ptb, rouge};
+use super::{bleu, cider, ngram, ptb, rouge};
 
 /// A JSON object with its keys in document order (pycocoevalcap iterates dicts in insertion
 /// order; the order decides how captions are laid out for the tokenizer).
@@ -81,75 +81,185 @@ fn bad(path: &Path, record: &str, field: &str, message: impl Into<String>) -> Me
     }
 }
 
+/// One value of a `REFS.json` / `CANDS.json` object, as far as [`CaptionCorpus::load`] looks
+/// at it (read straight from the text, without building a `serde_json::Value` tree).
+enum Entry {
+    Str(String),
+    List(Vec<Entry>),
+    /// Any other value (skipped).
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Entry, E> {
+                Ok(Entry::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Entry, E> {
+                Ok(Entry::Str(v))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Entry, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Entry, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Entry, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Entry, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Entry, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Entry, A::Error> {
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0));
+                while let Some(x) = a.next_element()? {
+                    out.push(x);
+                }
+                Ok(Entry::List(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Entry, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Entry::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// [`read_ordered_object`] for caption files: the same checks and errors, with the values
+/// read as [`Entry`]s.
+fn read_entries(path: &Path) -> Result<Vec<(String, Entry)>, MetricsError> {
+    struct Obj(Vec<(String, Entry)>);
+    impl<'de> Deserialize<'de> for Obj {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Obj;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Obj, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(kv) = m.next_entry::<String, Entry>()? {
+                        out.push(kv);
+                    }
+                    Ok(Obj(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let Obj(obj) = serde_json::from_str(&text).map_err(|e| MetricsError::Json {
+        path: path.to_path_buf(),
+        line: None,
+        message: e.to_string(),
+    })?;
+    let mut seen = std::collections::HashSet::with_capacity(obj.len());
+    for (k, _) in &obj {
+        if !seen.insert(k.as_str()) {
+            return Err(MetricsError::Record {
+                path: path.to_path_buf(),
+                record: k.clone(),
+                field: "<key>".into(),
+                message: "duplicate image id".into(),
+            });
+        }
+    }
+    Ok(obj)
+}
+
 impl CaptionCorpus {
     /// Reads `REFS.json` (image id → list of reference strings) and `CANDS.json` (image id →
     /// string or one-element list). Both must cover the same image ids.
+    ///
+    /// Also starts compiling the PTB tokenizer on another thread (for [`Self::tokenized`],
+    /// the usual next step), so that it is ready when the files are read.
     pub fn load(refs_path: &Path, cands_path: &Path) -> Result<Self, MetricsError> {
-        let refs = read_ordered_object(refs_path)?;
-        let cands = read_ordered_object(cands_path)?;
-        let mut cand_map = std::collections::HashMap::new();
-        for (id, v) in &cands.0 {
+        std::thread::spawn(|| {
+            ptb::PtbTokenizer::global();
+        });
+        let refs = read_entries(refs_path)?;
+        let cands = read_entries(cands_path)?;
+        let mut cand_map = std::collections::HashMap::with_capacity(cands.len());
+        for (id, v) in cands {
             let s = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(a) if a.len() == 1 => match &a[0] {
-                    serde_json::Value::String(s) => s.clone(),
-                    _ => return Err(bad(cands_path, id, "[0]", "expected a string")),
+                Entry::Str(s) => s,
+                Entry::List(mut a) if a.len() == 1 => match a.pop() {
+                    Some(Entry::Str(s)) => s,
+                    _ => return Err(bad(cands_path, &id, "[0]", "expected a string")),
                 },
-                serde_json::Value::Array(a) => {
+                Entry::List(a) => {
                     return Err(bad(
                         cands_path,
-                        id,
+                        &id,
                         "<value>",
                         format!("expected one candidate, got a list of {}", a.len()),
                     ));
                 }
-                _ => {
+                Entry::Other => {
                     return Err(bad(
                         cands_path,
-                        id,
+                        &id,
                         "<value>",
                         "expected a string or a one-element list of strings",
                     ));
                 }
             };
-            cand_map.insert(id.as_str(), s);
+            cand_map.insert(id, s);
         }
         let mut out = CaptionCorpus::default();
         let mut missing = Vec::new();
-        for (id, v) in &refs.0 {
+        for (id, v) in refs {
             let list = match v {
-                serde_json::Value::Array(a) if !a.is_empty() => a,
-                serde_json::Value::Array(_) => {
-                    return Err(bad(refs_path, id, "<value>", "empty reference list"));
+                Entry::List(a) if !a.is_empty() => a,
+                Entry::List(_) => {
+                    return Err(bad(refs_path, &id, "<value>", "empty reference list"));
                 }
-                serde_json::Value::String(_) => {
+                Entry::Str(_) => {
                     return Err(bad(
                         refs_path,
-                        id,
+                        &id,
                         "<value>",
                         "expected a list of reference strings, got a string",
                     ));
                 }
-                _ => return Err(bad(refs_path, id, "<value>", "expected a list of strings")),
+                Entry::Other => {
+                    return Err(bad(refs_path, &id, "<value>", "expected a list of strings"));
+                }
             };
             let mut rs = Vec::with_capacity(list.len());
-            for (i, r) in list.iter().enumerate() {
+            for (i, r) in list.into_iter().enumerate() {
                 match r {
-                    serde_json::Value::String(s) => rs.push(s.clone()),
-                    _ => return Err(bad(refs_path, id, &format!("[{i}]"), "expected a string")),
+                    Entry::Str(s) => rs.push(s),
+                    _ => {
+                        return Err(bad(refs_path, &id, &format!("[{i}]"), "expected a string"));
+                    }
                 }
             }
             match cand_map.remove(id.as_str()) {
                 Some(c) => {
-                    out.ids.push(id.clone());
+                    out.ids.push(id);
                     out.refs.push(rs);
                     out.cands.push(c);
                 }
-                None => missing.push(id.clone()),
+                None => missing.push(id),
             }
         }
         if !missing.is_empty() || !cand_map.is_empty() {
-            let mut extra: Vec<&str> = cand_map.keys().copied().collect();
+            let mut extra: Vec<&str> = cand_map.keys().map(String::as_str).collect();
             extra.sort_unstable();
             return Err(MetricsError::Mismatch {
                 message: format!(
@@ -172,17 +282,16 @@ impl CaptionCorpus {
     /// PTB-tokenised copy (references as one stream, candidates as another, as
     /// `COCOEvalCap.evaluate` does).
     pub fn tokenized(&self) -> CaptionCorpus {
-        // The two streams are independent: tokenise them on two threads.
-        let (refs, cands) = std::thread::scope(|sc| {
-            let refs = sc.spawn(|| ptb::tokenize_corpus(&self.refs));
-            let cands_nested: Vec<Vec<String>> =
-                self.cands.iter().map(|c| vec![c.clone()]).collect();
-            let cands: Vec<String> = ptb::tokenize_corpus(&cands_nested)
-                .into_iter()
-                .map(|mut v| v.pop().unwrap_or_default())
-                .collect();
-            (refs.join().expect("tokenizer thread"), cands)
-        });
+        // Two streams, as pycocoevalcap tokenises them, shared out between two threads.
+        let cands: Vec<Vec<String>> = self.cands.iter().map(|c| vec![c.clone()]).collect();
+        let mut out = ptb::tokenize_corpora(&[&self.refs, &cands]);
+        let cands: Vec<String> = out
+            .pop()
+            .expect("two corpora")
+            .into_iter()
+            .map(|mut v| v.pop().unwrap_or_default())
+            .collect();
+        let refs = out.pop().expect("two corpora");
         CaptionCorpus {
             ids: self.ids.clone(),
             refs,
@@ -306,8 +415,9 @@ pub fn score_captions_with(
             report.per_image[i].1.push((name.to_string(), *v));
         }
     };
-    // The metrics are independent pure functions: compute them on separate threads, then
-    // report in pycocoevalcap's order.
+    // The metrics are independent pure functions: ROUGE-L on a second thread while this one
+    // counts the n-grams (once, for BLEU and CIDEr-D) and scores BLEU and CIDEr-D; reported
+    // in pycocoevalcap's order below.
     let (refs, cands) = (&corpus.refs, &corpus.cands);
     let meteor_scorer = if metrics.contains(&CaptionMetric::Meteor) {
         Some(Meteor::shared(&resources::resolve_dir(
@@ -316,21 +426,23 @@ pub fn score_captions_with(
     } else {
         None
     };
+    // METEOR (the slowest) on its own thread too.
     let (mut bleu_s, mut rouge_s, mut cider_s, mut meteor_s) = std::thread::scope(|sc| {
-        let b = metrics
-            .contains(&CaptionMetric::Bleu)
-            .then(|| sc.spawn(|| bleu::bleu(refs, cands)));
         let r = metrics
             .contains(&CaptionMetric::Rouge)
             .then(|| sc.spawn(|| rouge::rouge_l(refs, cands)));
         let m = meteor_scorer
             .as_ref()
             .map(|m| sc.spawn(|| m.score_corpus(refs, cands)));
-        let c = metrics
-            .contains(&CaptionMetric::Cider)
-            .then(|| cider::cider_d(refs, cands));
+        let (want_b, want_c) = (
+            metrics.contains(&CaptionMetric::Bleu),
+            metrics.contains(&CaptionMetric::Cider),
+        );
+        let grams = (want_b || want_c).then(|| ngram::GramCorpus::build(refs, cands));
+        let b = grams.as_ref().filter(|_| want_b).map(bleu::bleu_grams);
+        let c = grams.as_ref().filter(|_| want_c).map(cider::cider_d_grams);
         (
-            b.map(|h| h.join().expect("BLEU thread")),
+            b,
             r.map(|h| h.join().expect("ROUGE thread")),
             c,
             m.map(|h| h.join().expect("METEOR thread")),

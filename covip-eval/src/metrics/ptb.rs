@@ -356,6 +356,8 @@ pub struct PtbTokenizer {
     rules: Vec<Rule>,
     /// For trailing-context rules: `\A(?:main)\z` and `\A(?:look)\z`, compiled on first use.
     splits: Vec<OnceLock<(regex::Regex, regex::Regex)>>,
+    /// Lazy-DFA caches handed back by finished calls (the states they hold are reused).
+    caches: std::sync::Mutex<Vec<Cache>>,
 }
 
 impl std::fmt::Debug for PtbTokenizer {
@@ -386,7 +388,12 @@ impl PtbTokenizer {
             .build_many(&patterns)
             .expect("PTB lexer rules compile");
         let splits = rules.iter().map(|_| OnceLock::new()).collect();
-        PtbTokenizer { dfa, rules, splits }
+        PtbTokenizer {
+            dfa,
+            rules,
+            splits,
+            caches: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// The anchored body / trailing-context regexes of a trailing-context rule.
@@ -417,13 +424,30 @@ impl PtbTokenizer {
     /// [`Self::tokenize_lines`] with the fast path for plain text switched on or off (off: every
     /// token goes through the full rule set; the two must print the same lines).
     pub fn tokenize_lines_with(&self, text: &str, fast_path: bool) -> Vec<String> {
-        let mut cache: Option<Cache> = None;
+        self.lex(text, 0, text.len(), fast_path, false).lines
+    }
+
+    /// Lexes `text` from byte `from` (the lexer sees all of `text`, so trailing contexts
+    /// reach past `stop`) until the first token boundary at or after `stop`: the printed lines
+    /// (the first one begun at `from`; with `drop`, the [`PUNCTUATIONS`] dropped as
+    /// [`drop_punctuation`] does) and that boundary.
+    fn lex(&self, text: &str, from: usize, stop: usize, fast_path: bool, drop: bool) -> Lexed {
+        let mut cache: Option<Cache> = self.caches.lock().ok().and_then(|mut v| v.pop());
         let mut period_memo: std::collections::HashMap<&str, bool> =
             std::collections::HashMap::new();
-        let mut lines: Vec<String> = vec![String::new()];
-        let mut pos = 0usize;
+        // Lines start with room for a typical caption (fewer reallocations as tokens come).
+        let mut lines = Vec::with_capacity((stop - from) / 48 + 1);
+        lines.push(String::with_capacity(LINE_CAPACITY));
+        let mut out = Sink {
+            drop,
+            lines,
+            raw_len: 0,
+            starts: if drop { vec![from] } else { Vec::new() },
+            exotic: Vec::new(),
+        };
+        let mut pos = from;
         let bytes = text.as_bytes();
-        while pos < text.len() {
+        while pos < stop {
             if fast_path {
                 let mut fast = fast_token(bytes, pos);
                 if let Fast::WordBeforePeriod(end) = fast {
@@ -441,13 +465,7 @@ impl PtbTokenizer {
                 }
                 match fast {
                     Fast::Token(end) | Fast::WordBeforePeriod(end) => {
-                        let line = lines.last_mut().expect("at least one line");
-                        if !line.is_empty() {
-                            line.push(' ');
-                        }
-                        let start = line.len();
-                        line.push_str(&text[pos..end]);
-                        line[start..].make_ascii_lowercase();
+                        out.ascii_token(&text[pos..end]);
                         pos = end;
                         continue;
                     }
@@ -456,8 +474,8 @@ impl PtbTokenizer {
                         continue;
                     }
                     Fast::Newline => {
-                        lines.push(String::new());
                         pos += 1;
+                        out.newline(pos);
                         continue;
                     }
                     Fast::No => {}
@@ -485,7 +503,7 @@ impl PtbTokenizer {
                 Act::SoftHyphen => Some(remove_soft_hyphens(yytext)),
                 Act::Skip => None,
                 Act::Newline => {
-                    lines.push(String::new());
+                    out.newline(next);
                     None
                 }
                 Act::PushBack(n) => {
@@ -543,17 +561,33 @@ impl PtbTokenizer {
                 Act::Ellipsis => Some("...".to_string()),
             };
             if let Some(tok) = emitted {
-                let tok = java_lowercase(&tok);
-                let line = lines.last_mut().expect("at least one line");
-                if !line.is_empty() {
-                    line.push(' ');
-                }
-                line.push_str(&tok);
+                out.token(&java_lowercase(&tok));
             }
             debug_assert!(next > pos, "lexer must advance");
             pos = if next > pos { next } else { end.max(pos + 1) };
         }
-        lines
+        if let (Some(c), Ok(mut v)) = (cache, self.caches.lock()) {
+            v.push(c);
+        }
+        let fresh = out.raw_len == 0;
+        let Sink {
+            mut lines,
+            starts,
+            exotic,
+            ..
+        } = out;
+        // Lines with a token that makes dropping on the fly inexact: lex them again as
+        // printed and drop the punctuation from the printed line.
+        for i in exotic {
+            let to = starts.get(i + 1).copied().unwrap_or(pos);
+            let printed = self.lex(text, starts[i], to, fast_path, false).lines;
+            lines[i] = drop_punctuation(&printed[0]);
+        }
+        Lexed {
+            lines,
+            end: pos,
+            fresh,
+        }
     }
 
     /// Whether the letter run `w` (1..=7 ASCII letters) before a plain period is printed as
@@ -597,6 +631,85 @@ impl PtbTokenizer {
         match best {
             Some((end, pid)) => (Some(pid), end),
             None => (None, pos),
+        }
+    }
+}
+
+/// Initial capacity of a printed line.
+const LINE_CAPACITY: usize = 64;
+
+/// What [`PtbTokenizer::lex`] returns.
+struct Lexed {
+    lines: Vec<String>,
+    /// Where the lexer stopped (a token boundary).
+    end: usize,
+    /// Whether the last printed line is empty (nothing printed since the last line break).
+    fresh: bool,
+}
+
+/// The lines [`PtbTokenizer::lex`] prints.
+struct Sink {
+    /// Drop the [`PUNCTUATIONS`] as tokens come (see [`Sink::token`]).
+    drop: bool,
+    lines: Vec<String>,
+    /// Length of the current line as printed (without dropping).
+    raw_len: usize,
+    /// With `drop`: where each line begins in the text, and the lines that hold a token that
+    /// dropping on the fly cannot handle exactly.
+    starts: Vec<usize>,
+    exotic: Vec<usize>,
+}
+
+impl Sink {
+    /// Appends a token to the current line. Printed lines are the tokens joined by a space;
+    /// [`drop_punctuation`] right-strips a line, splits it at spaces and drops the
+    /// punctuation tokens, so as long as no token is empty, holds a space or ends in white
+    /// space, dropping punctuation tokens as they come gives the same line. Lines with such
+    /// a token are marked, to be redone.
+    fn token(&mut self, tok: &str) {
+        let line = self.lines.last_mut().expect("at least one line");
+        self.raw_len += usize::from(self.raw_len > 0) + tok.len();
+        if self.drop {
+            let b = tok.as_bytes();
+            if b.is_empty() || b.contains(&b' ') || tok.ends_with(py_is_space) {
+                let i = self.lines.len() - 1;
+                if self.exotic.last() != Some(&i) {
+                    self.exotic.push(i);
+                }
+                return;
+            }
+            if is_punctuation(b) {
+                return;
+            }
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(tok);
+    }
+
+    /// [`Sink::token`] for a token of ASCII letters or punctuation (lower-cased here; never
+    /// empty, no white space).
+    fn ascii_token(&mut self, tok: &str) {
+        self.raw_len += usize::from(self.raw_len > 0) + tok.len();
+        if self.drop && is_punctuation(tok.as_bytes()) {
+            return;
+        }
+        let line = self.lines.last_mut().expect("at least one line");
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        let start = line.len();
+        line.push_str(tok);
+        line[start..].make_ascii_lowercase();
+    }
+
+    /// A line break; the next line begins at `next`.
+    fn newline(&mut self, next: usize) {
+        self.lines.push(String::with_capacity(LINE_CAPACITY));
+        self.raw_len = 0;
+        if self.drop {
+            self.starts.push(next);
         }
     }
 }
@@ -856,33 +969,141 @@ fn is_mark(c: char) -> bool {
 /// (`\r`, U+2028, ...) shifts the lines of every later caption; where the lexer prints fewer
 /// lines than captions (not possible with this lexer) the missing captions would be empty.
 pub fn tokenize_corpus(captions: &[Vec<String>]) -> Vec<Vec<String>> {
-    let joined = captions
+    tokenize_corpora(&[captions]).pop().expect("one corpus")
+}
+
+/// [`tokenize_corpus`] of each corpus (each one stream, as pycocoevalcap tokenises references
+/// and candidates in two calls), with the text of all of them shared out between two threads.
+///
+/// The lexer's only state is its position, so a stream can be lexed in pieces that start at
+/// line starts; pieces are stitched where the lexer of the previous piece stopped exactly at
+/// the next piece's start, on a fresh line (always, unless a token spans a line break); a
+/// stream where that fails is lexed again in one piece.
+pub fn tokenize_corpora(corpora: &[&[Vec<String>]]) -> Vec<Vec<Vec<String>>> {
+    let texts: Vec<String> = corpora.iter().map(|c| join_stream(c)).collect();
+    let total: usize = texts.iter().map(String::len).sum();
+    let lines = lex_texts(&texts, (total >= 4096).then_some(total / 2));
+    corpora
         .iter()
-        .flatten()
-        .map(|c| c.replace('\n', " "))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let lines = PtbTokenizer::global().tokenize_lines(&joined);
-    let mut it = lines.into_iter();
-    captions
-        .iter()
-        .map(|caps| {
+        .zip(lines)
+        .map(|(caps, lines)| {
+            let mut it = lines.into_iter();
             caps.iter()
-                .map(|_| it.next().map(|l| drop_punctuation(&l)).unwrap_or_default())
+                .map(|c| c.iter().map(|_| it.next().unwrap_or_default()).collect())
                 .collect()
         })
         .collect()
+}
+
+/// The lines of each text, punctuation dropped; with `cut`, the concatenated texts are cut
+/// at the first line start at or after byte `cut` and the two parts are lexed on two threads.
+fn lex_texts(texts: &[String], cut: Option<usize>) -> Vec<Vec<String>> {
+    let tok = PtbTokenizer::global();
+    let mut target = cut;
+    let mut pieces: Vec<(usize, usize, usize)> = Vec::new(); // (text, from, stop)
+    let mut first_half = 0; // pieces of the first thread
+    for (t, text) in texts.iter().enumerate() {
+        let len = text.len();
+        match target {
+            Some(h) if h < len => {
+                let cut = text.as_bytes()[h..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(len, |p| h + p + 1);
+                pieces.push((t, 0, cut));
+                first_half = pieces.len();
+                if cut < len {
+                    pieces.push((t, cut, len));
+                }
+                target = None;
+            }
+            Some(h) => {
+                pieces.push((t, 0, len));
+                target = Some(h - len);
+            }
+            None => pieces.push((t, 0, len)),
+        }
+    }
+    let lex = |&(t, from, stop): &(usize, usize, usize)| {
+        let l = tok.lex(&texts[t], from, stop, true, true);
+        (l.lines, l.end, l.fresh)
+    };
+    let lexed: Vec<(Vec<String>, usize, bool)> = if first_half == 0 || first_half == pieces.len() {
+        pieces.iter().map(lex).collect()
+    } else {
+        std::thread::scope(|sc| {
+            let second = sc.spawn(|| pieces[first_half..].iter().map(lex).collect::<Vec<_>>());
+            let mut out: Vec<_> = pieces[..first_half].iter().map(lex).collect();
+            out.extend(second.join().expect("tokenizer thread"));
+            out
+        })
+    };
+    // Stitch the pieces of each text: the previous piece must have stopped exactly where this
+    // one starts, on a fresh line (which this piece's first line continues).
+    let mut lines: Vec<Vec<String>> = vec![Vec::new(); texts.len()];
+    let mut ok = vec![true; texts.len()];
+    let mut prev: Option<(usize, bool)> = None; // (end, fresh) of the previous piece
+    for (&(t, from, _), (piece, end, fresh)) in pieces.iter().zip(lexed) {
+        if from > 0 {
+            match prev {
+                Some((e, true)) if e == from => {
+                    lines[t].pop();
+                }
+                _ => ok[t] = false,
+            }
+        }
+        lines[t].extend(piece);
+        prev = Some((end, fresh));
+    }
+    for (t, text) in texts.iter().enumerate() {
+        if !ok[t] {
+            lines[t] = tok.lex(text, 0, text.len(), true, true).lines;
+        }
+    }
+    lines
+}
+
+/// pycocoevalcap's text of a caption stream: the captions one per line, inner `\n` replaced
+/// by a space.
+fn join_stream(captions: &[Vec<String>]) -> String {
+    let mut out = String::with_capacity(captions.iter().flatten().map(|c| c.len() + 1).sum());
+    for (i, c) in captions.iter().flatten().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if c.contains('\n') {
+            out.push_str(&c.replace('\n', " "));
+        } else {
+            out.push_str(c);
+        }
+    }
+    out
+}
+
+/// Whether `w` is one of the [`PUNCTUATIONS`].
+fn is_punctuation(w: &[u8]) -> bool {
+    matches!(
+        w.first(),
+        Some(b'\'' | b'`' | b'-' | b'.' | b'?' | b'!' | b',' | b':' | b';')
+    ) && PUNCTUATIONS.iter().any(|p| p.as_bytes() == w)
 }
 
 /// Drops the [`PUNCTUATIONS`] tokens from one printed line (pycocoevalcap splits the
 /// right-stripped line on single spaces and re-joins the kept tokens with single spaces).
 pub fn drop_punctuation(line: &str) -> String {
     let trimmed = line.trim_end_matches(py_is_space);
-    trimmed
+    let mut out = String::with_capacity(trimmed.len());
+    for (i, w) in trimmed
         .split(' ')
-        .filter(|w| !PUNCTUATIONS.contains(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .filter(|w| !is_punctuation(w.as_bytes()))
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
 }
 
 /// Python's `str.isspace` (what `str.split()` and `str.rstrip()` use).
@@ -891,8 +1112,52 @@ pub fn py_is_space(c: char) -> bool {
 }
 
 /// Python's `str.split()` with no argument.
-pub fn py_split_whitespace(s: &str) -> impl Iterator<Item = &str> {
-    s.split(py_is_space).filter(|w| !w.is_empty())
+pub fn py_split_whitespace(s: &str) -> PySplit<'_> {
+    PySplit {
+        rest: s,
+        ascii: s.is_ascii(),
+    }
+}
+
+/// [`py_is_space`] for an ASCII byte.
+fn py_is_space_ascii(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1C..=0x20)
+}
+
+/// The words of [`py_split_whitespace`] (byte by byte for ASCII text).
+#[derive(Clone, Debug)]
+pub struct PySplit<'a> {
+    rest: &'a str,
+    ascii: bool,
+}
+
+impl<'a> Iterator for PySplit<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest;
+        let (start, end) = if self.ascii {
+            let b = s.as_bytes();
+            let Some(start) = b.iter().position(|&c| !py_is_space_ascii(c)) else {
+                self.rest = "";
+                return None;
+            };
+            let end = b[start..]
+                .iter()
+                .position(|&c| py_is_space_ascii(c))
+                .map_or(b.len(), |p| start + p);
+            (start, end)
+        } else {
+            let Some(start) = s.find(|c: char| !py_is_space(c)) else {
+                self.rest = "";
+                return None;
+            };
+            let end = s[start..].find(py_is_space).map_or(s.len(), |p| start + p);
+            (start, end)
+        };
+        self.rest = &s[end..];
+        Some(&s[start..end])
+    }
 }
 
 #[cfg(test)]
@@ -918,6 +1183,94 @@ mod tests {
     #[test]
     fn punctuation_list_is_case_sensitive() {
         assert_eq!(drop_punctuation("a -lrb- b -LRB- . c"), "a -lrb- b c");
+    }
+
+    #[test]
+    fn stream_pieces_stitch_like_one_stream() {
+        // Line-crossing tokens (an SGML tag with a quoted line break, `\r\n`), trailing
+        // contexts that look at the next line, punctuation-only lines, empty lines.
+        let lines = [
+            "A man's dog doesn't like it.",
+            "<a href='x",
+            "y'> tag",
+            "U.S.",
+            "The end. etc.",
+            "",
+            "Mr.",
+            "Smith \r",
+            "-- ...",
+            "'tis gonna rain (cannot) 3 1/2 :)",
+            "e.g. foo@bar.com http://x.org/a.",
+            "caf\u{e9} \u{3a3}\u{39f}\u{3a6}\u{399}\u{391} end",
+            // A token ending in white space (U+001C): the printed line is right-stripped.
+            "mail a@b\u{1c}",
+            "a@b\u{1c} . x",
+        ];
+        let text = lines.join("\n");
+        let tok = PtbTokenizer::global();
+        let whole: Vec<String> = tok
+            .tokenize_lines(&text)
+            .iter()
+            .map(|l| drop_punctuation(l))
+            .collect();
+        assert!(
+            whole[1].contains('\n'),
+            "a token spans a line break: {whole:?}"
+        );
+        assert_eq!(whole[whole.len() - 2..], ["mail a@b", "a@b\u{1c} x"]);
+        for cut in 0..=text.len() + 1 {
+            let texts = vec![text.clone()];
+            assert_eq!(
+                lex_texts(&texts, Some(cut)),
+                vec![whole.clone()],
+                "cut {cut}"
+            );
+            // Across two texts: the cut falls in the second one.
+            let two = vec![text.clone(), text.clone()];
+            let got = lex_texts(&two, Some(text.len() + cut));
+            assert_eq!(
+                got,
+                vec![whole.clone(), whole.clone()],
+                "second text, cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn punctuation_dropping_keeps_pycocoevalcap_joins() {
+        for line in [
+            "a . b",
+            ". a",
+            "a .",
+            " a  b ",
+            "a -- b\u{a0}",
+            ". .",
+            "",
+            "-lrb- ''",
+        ] {
+            let reference: Vec<&str> = line
+                .trim_end_matches(py_is_space)
+                .split(' ')
+                .filter(|w| !PUNCTUATIONS.contains(w))
+                .collect();
+            assert_eq!(drop_punctuation(line), reference.join(" "), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn python_split_on_ascii_and_unicode() {
+        for s in [
+            "",
+            "  ",
+            "a b",
+            " a\tb\x1c c\x0b",
+            "x\u{a0}y \u{2003}z\u{85}",
+            "\u{e9} \u{e9}",
+        ] {
+            let got: Vec<&str> = py_split_whitespace(s).collect();
+            let want: Vec<&str> = s.split(py_is_space).filter(|w| !w.is_empty()).collect();
+            assert_eq!(got, want, "{s:?}");
+        }
     }
 
     #[test]

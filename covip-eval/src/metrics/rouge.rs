@@ -8,30 +8,95 @@ const BETA: f64 = 1.2;
 
 /// Length of the longest common subsequence of two token sequences.
 pub fn lcs_len(a: &[&str], b: &[&str]) -> usize {
-    let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
-    let mut prev = vec![0usize; short.len() + 1];
-    let mut cur = vec![0usize; short.len() + 1];
-    for x in long {
-        for (j, y) in short.iter().enumerate() {
-            cur[j + 1] = if x == y {
-                prev[j] + 1
-            } else {
-                cur[j].max(prev[j + 1])
-            };
+    let (a, b): (Vec<Tok>, Vec<Tok>) = (
+        a.iter().map(|t| Tok::new(t)).collect(),
+        b.iter().map(|t| Tok::new(t)).collect(),
+    );
+    lcs_len_with(&a, &b, &mut Vec::new())
+}
+
+/// A token with its first 8 bytes and length packed for quick comparisons.
+#[derive(Clone, Copy)]
+struct Tok<'a> {
+    head: u64,
+    len: usize,
+    text: &'a str,
+}
+
+impl<'a> Tok<'a> {
+    fn new(text: &'a str) -> Tok<'a> {
+        let b = text.as_bytes();
+        let mut head = [0u8; 8];
+        let n = b.len().min(8);
+        head[..n].copy_from_slice(&b[..n]);
+        Tok {
+            head: u64::from_le_bytes(head),
+            len: b.len(),
+            text,
         }
-        std::mem::swap(&mut prev, &mut cur);
     }
-    prev[short.len()]
+}
+
+impl PartialEq for Tok<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.head == o.head && self.len == o.len && (self.len <= 8 || self.text == o.text)
+    }
+}
+
+/// [`lcs_len`] with a reusable row buffer.
+fn lcs_len_with(a: &[Tok], b: &[Tok], row: &mut Vec<u32>) -> usize {
+    let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
+    // One row, updated in place: `row[j + 1]` is the LCS of the processed prefix of `long`
+    // and `short[..=j]`; `diag` carries the previous row's `row[j]`.
+    row.clear();
+    row.resize(short.len() + 1, 0);
+    for x in long {
+        let mut diag = 0u32;
+        for (j, y) in short.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = if x == y { diag + 1 } else { row[j].max(up) };
+            diag = up;
+        }
+    }
+    row[short.len()] as usize
+}
+
+/// Scratch buffers reused across images.
+#[derive(Default)]
+struct Scratch<'a> {
+    cand: Vec<Tok<'a>>,
+    reference: Vec<Tok<'a>>,
+    row: Vec<u32>,
 }
 
 /// ROUGE-L of one candidate against its references.
 pub fn rouge_l_one(cand: &str, refs: &[String]) -> f64 {
-    let c: Vec<&str> = cand.split(' ').collect();
+    rouge_l_with(cand, refs, &mut Scratch::default())
+}
+
+/// `s.split(' ')` as [`Tok`]s.
+fn split_into<'a>(s: &'a str, out: &mut Vec<Tok<'a>>) {
+    out.clear();
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b' ' {
+            out.push(Tok::new(&s[start..i]));
+            start = i + 1;
+        }
+    }
+    out.push(Tok::new(&s[start..]));
+}
+
+fn rouge_l_with<'a>(cand: &'a str, refs: &'a [String], sc: &mut Scratch<'a>) -> f64 {
+    split_into(cand, &mut sc.cand);
+    let c = &sc.cand;
     let mut prec_max = f64::NEG_INFINITY;
     let mut rec_max = f64::NEG_INFINITY;
     for r in refs {
-        let t: Vec<&str> = r.split(' ').collect();
-        let l = lcs_len(&t, &c) as f64;
+        split_into(r, &mut sc.reference);
+        let t = &sc.reference;
+        let l = lcs_len_with(t, c, &mut sc.row) as f64;
         prec_max = prec_max.max(l / c.len() as f64);
         rec_max = rec_max.max(l / t.len() as f64);
     }
@@ -49,10 +114,11 @@ pub fn rouge_l_one(cand: &str, refs: &[String]) -> f64 {
 /// If `refs` and `cands` differ in length.
 pub fn rouge_l(refs: &[Vec<String>], cands: &[String]) -> (f64, Vec<f64>) {
     assert_eq!(refs.len(), cands.len(), "one candidate per image");
+    let mut sc = Scratch::default();
     let per: Vec<f64> = cands
         .iter()
         .zip(refs)
-        .map(|(c, r)| rouge_l_one(c, r))
+        .map(|(c, r)| rouge_l_with(c, r, &mut sc))
         .collect();
     (np_mean(&per), per)
 }
@@ -65,6 +131,10 @@ mod tests {
     fn lcs_basic() {
         assert_eq!(lcs_len(&["a", "b", "c", "d"], &["a", "c", "d", "e"]), 3);
         assert_eq!(lcs_len(&[], &["a"]), 0);
+        // Long tokens sharing their first 8 bytes, and a prefix of one.
+        let (x, y, z) = ("abcdefghij", "abcdefghik", "abcdefgh");
+        assert_eq!(lcs_len(&[x, y, z], &[y, x]), 1);
+        assert_eq!(lcs_len(&[x, y, z], &[z, x, y, z]), 3);
     }
 
     #[test]
