@@ -7,7 +7,7 @@ both start from a warm file cache); per-run wall times, the median and the minim
 and the speed-ups are printed, with the largest difference between the two sides' scores (corpus
 and per image).
 
-Usage: python scripts/metrics_bench_coco.py [--images 5000] [--repeat 5] [--covip target/release/covip]
+Usage: python scripts/metrics_bench_coco.py [--images 5000] [--repeat 5] [--meteor] [--covip target/release/covip]
 (needs `pip install pycocoevalcap==1.2` and Java.)
 """
 
@@ -40,7 +40,11 @@ for i, v in enumerate(b):
     out["Bleu_%d" % (i + 1)] = v
     for k, s in zip(ids, bs[i]):
         per[k]["Bleu_%d" % (i + 1)] = s
-for name, scorer in (("ROUGE_L", Rouge()), ("CIDEr", Cider())):
+scorers = [("ROUGE_L", Rouge()), ("CIDEr", Cider())]
+if "--meteor" in sys.argv:
+    from pycocoevalcap.meteor.meteor import Meteor
+    scorers.insert(0, ("METEOR", Meteor()))
+for name, scorer in scorers:
     out[name], s = scorer.compute_score(gts, res)
     for k, x in zip(ids, s):
         per[k][name] = x
@@ -71,6 +75,8 @@ def main():
     ap.add_argument("--seed", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of each side, alternating")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first")
+    ap.add_argument("--meteor", action="store_true",
+                    help="METEOR too (pycocoevalcap's jar; covip needs `covip metrics setup-meteor` first)")
     ap.add_argument("--covip", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "covip"))
     args = ap.parse_args()
     data = corpus(args.seed, args.images)
@@ -79,10 +85,11 @@ def main():
         json.dump({k: v["refs"] for k, v in data.items()}, open(refs, "w"))
         json.dump({k: v["cand"] for k, v in data.items()}, open(cands, "w"))
         n_refs = sum(len(v["refs"]) for v in data.values())
-        py_cmd = [sys.executable, "-c", PYCOCO, refs, cands]
+        py_cmd = [sys.executable, "-c", PYCOCO, refs, cands] + (["--meteor"] if args.meteor else [])
         # `caption_score` (covip-eval example) runs the same pipeline with positional arguments.
         rs_cmd = ([args.covip, refs, cands] if os.path.basename(args.covip).startswith("caption_score")
-                  else [args.covip, "metrics", "caption", "--refs", refs, "--cands", cands])
+                  else [args.covip, "metrics", "caption", "--refs", refs, "--cands", cands]
+                  + (["--metrics", "bleu,meteor,rouge,cider"] if args.meteor else []))
         for _ in range(args.warmup):
             timed(py_cmd)
             timed(rs_cmd)
@@ -96,7 +103,7 @@ def main():
             delta = max(delta, max_delta(py, rs))
     print(f"corpus: {args.images} candidate captions, {n_refs} references; "
           f"{args.repeat} alternating runs of each side after {args.warmup} warm-up run(s)")
-    print("pycocoevalcap 1.2: PTBTokenizer + Bleu(4) + Rouge() + Cider(), whole process")
+    print("pycocoevalcap 1.2: PTBTokenizer + Bleu(4) + " + ("Meteor() + " if args.meteor else "") + "Rouge() + Cider(), whole process")
     print(f"covip: {' '.join(os.path.basename(c) if i == 0 else c for i, c in enumerate(rs_cmd[:3]))} ..., whole process")
     print(f"{'run':>4} {'pycocoevalcap':>14} {'covip':>9} {'speed-up':>9}")
     for i, (a, b) in enumerate(zip(t_py, t_rs)):
@@ -106,7 +113,7 @@ def main():
     print(f"{'min':>4} {min(t_py):>12.3f} s {min(t_rs):>7.3f} s {min(t_py) / min(t_rs):>8.1f}x  (min / min)")
     ratios = [a / b for a, b in zip(t_py, t_rs)]
     print(f"per-run speed-up: median {statistics.median(ratios):.1f}x, lowest {min(ratios):.1f}x")
-    print(f"max |score difference| (corpus and per image, 6 metrics): {delta:.3e}")
+    print(f"max |score difference| (corpus and per image, {7 if args.meteor else 6} metrics): {delta:.3e}")
     print("pycocoevalcap corpus scores:", json.dumps({k: v for k, v in py.items() if k != "per_image"}))
 
 

@@ -10,7 +10,7 @@
                 "cases" (raw) and "long" (tokenised).
   view.json     what the jar aligns, per corpus and image: the candidate and references after
                 the stdio split, `-norm` and lower-casing, and the jar's Snowball stem of every
-                word met (from scripts/MeteorProbe.java), so the aligner and scorer can be
+                word met (from scripts/java/MeteorProbe.java), so the aligner and scorer can be
                 checked on their own.
 
 Usage: python scripts/metrics_meteor_fixture.py
@@ -196,7 +196,7 @@ def main():
         print(f"{name}: {len(gts)} images, METEOR {total}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(HERE, "MeteorProbe.java")
+        src = os.path.join(HERE, "java", "MeteorProbe.java")
         subprocess.run(["javac", "-cp", JAR, "-d", tmp, src], check=True)
         view = {"stems": {}, "corpora": {}}
         words = set()
