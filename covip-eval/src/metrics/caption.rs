@@ -16,39 +16,44 @@ use super::{bleu, cider, ngram, ptb, rouge};
 #[derive(Debug, Clone, Default)]
 pub struct OrderedObject(pub Vec<(String, serde_json::Value)>);
 
-impl<'de> Deserialize<'de> for OrderedObject {
+/// A JSON object's entries in document order, values of type `V`.
+struct Ordered<V>(Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OrderedObject;
+        struct Entries<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
+            type Value = Ordered<V>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<OrderedObject, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, serde_json::Value>()? {
-                    out.push((k, v));
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ordered<V>, A::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some(kv) = m.next_entry::<String, V>()? {
+                    out.push(kv);
                 }
-                Ok(OrderedObject(out))
+                Ok(Ordered(out))
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(Entries(std::marker::PhantomData))
     }
 }
 
-/// Reads a JSON object file keeping key order; duplicate keys are an error.
-pub fn read_ordered_object(path: &Path) -> Result<OrderedObject, MetricsError> {
+/// Reads a JSON object file keeping key order, values read as `V`; duplicate keys are an error.
+fn read_ordered<V: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Vec<(String, V)>, MetricsError> {
     let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let obj: OrderedObject = serde_json::from_str(&text).map_err(|e| MetricsError::Json {
+    let Ordered(obj) = serde_json::from_str(&text).map_err(|e| MetricsError::Json {
         path: path.to_path_buf(),
         line: None,
         message: e.to_string(),
     })?;
-    let mut seen = std::collections::HashSet::new();
-    for (k, _) in &obj.0 {
+    let mut seen = std::collections::HashSet::with_capacity(obj.len());
+    for (k, _) in &obj {
         if !seen.insert(k.as_str()) {
             return Err(MetricsError::Record {
                 path: path.to_path_buf(),
@@ -59,6 +64,11 @@ pub fn read_ordered_object(path: &Path) -> Result<OrderedObject, MetricsError> {
         }
     }
     Ok(obj)
+}
+
+/// Reads a JSON object file keeping key order; duplicate keys are an error.
+pub fn read_ordered_object(path: &Path) -> Result<OrderedObject, MetricsError> {
+    read_ordered(path).map(OrderedObject)
 }
 
 /// Aligned caption corpus: image ids (in reference order), references, one candidate each.
@@ -138,47 +148,7 @@ impl<'de> Deserialize<'de> for Entry {
 /// [`read_ordered_object`] for caption files: the same checks and errors, with the values
 /// read as [`Entry`]s.
 fn read_entries(path: &Path) -> Result<Vec<(String, Entry)>, MetricsError> {
-    struct Obj(Vec<(String, Entry)>);
-    impl<'de> Deserialize<'de> for Obj {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Obj;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Obj, A::Error> {
-                    let mut out = Vec::new();
-                    while let Some(kv) = m.next_entry::<String, Entry>()? {
-                        out.push(kv);
-                    }
-                    Ok(Obj(out))
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let Obj(obj) = serde_json::from_str(&text).map_err(|e| MetricsError::Json {
-        path: path.to_path_buf(),
-        line: None,
-        message: e.to_string(),
-    })?;
-    let mut seen = std::collections::HashSet::with_capacity(obj.len());
-    for (k, _) in &obj {
-        if !seen.insert(k.as_str()) {
-            return Err(MetricsError::Record {
-                path: path.to_path_buf(),
-                record: k.clone(),
-                field: "<key>".into(),
-                message: "duplicate image id".into(),
-            });
-        }
-    }
-    Ok(obj)
+    read_ordered(path)
 }
 
 impl CaptionCorpus {

@@ -14,12 +14,8 @@ use std::cmp::Ordering;
 
 use crate::metrics::wordnet::{SynonymDictionary, share_synset};
 
-/// `java.lang.String.hashCode()`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units,
-/// wrapping in 32 bits.
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
+/// `java.lang.String.hashCode()` (shared with METEOR, which compares words by it).
+pub use crate::metrics::meteor::java::string_hash as java_string_hash;
 
 /// The order in which a `java.util.HashSet` created empty (capacity 16, load factor 0.75) and
 /// filled by `add` in the given order iterates its elements, from their hash codes: by bucket
