@@ -1,34 +1,18 @@
 //! Parity of the image processor with transformers' slow (Pillow) Qwen2-VL image processor.
 //! Fixtures: `scripts/make_vision_fixtures.py`.
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use covip_model::processor::image::{
     ImageProcessor, ImageProcessorConfig, RgbImage, decode_rgb, load_rgb,
 };
 use safetensors::SafeTensors;
 
+use common::{st_f32s as f32s, st_i64s as i64s};
+
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vision")
-}
-
-fn f32s(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(t.dtype(), safetensors::Dtype::F32);
-    let v = t
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    (t.shape().to_vec(), v)
-}
-
-fn i64s(st: &SafeTensors, name: &str) -> Vec<i64> {
-    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(t.dtype(), safetensors::Dtype::I64);
-    t.data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+    common::fixtures().join("vision")
 }
 
 fn u8s(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<u8>) {

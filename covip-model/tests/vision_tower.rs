@@ -1,6 +1,8 @@
 //! Parity of the vision tower with transformers' `Qwen3VLVisionModel` on the tiny checkpoint.
 //! Fixtures: `scripts/make_vision_fixtures.py`.
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use covip_model::burn::backend::Flex;
 use covip_model::burn::tensor::{Tensor, TensorData};
@@ -9,28 +11,7 @@ use covip_model::loader::{Checkpoint, WeightDtype};
 use covip_model::vision::{VisionConfig, VisionTower};
 use safetensors::SafeTensors;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn f32s(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(t.dtype(), safetensors::Dtype::F32);
-    let v = t
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    (t.shape().to_vec(), v)
-}
-
-fn i64s(st: &SafeTensors, name: &str) -> Vec<i64> {
-    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    t.data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
+use common::{fixtures, st_f32s as f32s, st_i64s as i64s};
 
 fn vision_config(dir: &Path) -> VisionConfig {
     let cfg = Qwen3VlConfig::from_file(&dir.join("config.json")).unwrap();

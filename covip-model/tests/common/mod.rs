@@ -25,6 +25,26 @@ pub fn f32_dir() -> PathBuf {
 fn json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).unwrap()).unwrap()
 }
+/// An f32 tensor of a safetensors file: (shape, values).
+pub fn st_f32s(st: &safetensors::SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
+    let v = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (t.shape().to_vec(), v)
+}
+/// An i64 tensor of a safetensors file, flattened.
+pub fn st_i64s(st: &safetensors::SafeTensors, name: &str) -> Vec<i64> {
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(t.dtype(), safetensors::Dtype::I64, "{name}");
+    t.data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
 fn tensor_bytes(file: &str, name: &str) -> (Vec<u8>, Vec<usize>) {
     let bytes = std::fs::read(fixtures().join(file)).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
