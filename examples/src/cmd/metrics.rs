@@ -241,6 +241,11 @@ fn setup_meteor(a: SetupMeteorArgs) -> anyhow::Result<Value> {
         meteor_setup::Source::Paths(a.from)
     };
     let r = meteor_setup::setup(&source, &dest)?;
+    // Parse the paraphrase table once now, which leaves its binary cache beside it, so that
+    // the first scoring run loads as fast as the later ones.
+    covip_eval::metrics::meteor::paraphrase::ParaphraseTable::load_gz_cached(
+        &dest.join(meteor_resources::PARAPHRASES),
+    )?;
     Ok(json!({
         "dest": r.dest.display().to_string(),
         "installed": r.installed,

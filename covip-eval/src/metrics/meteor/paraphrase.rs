@@ -419,7 +419,199 @@ fn read_blocks(mut src: impl Read, mut send: impl FnMut(Vec<u8>) -> bool) -> std
     }
 }
 
+/// First bytes of covip's binary form of a parsed table (bump the digit when the layout changes).
+const CACHE_MAGIC: &[u8; 8] = b"COVIPPT1";
+
+/// The length and modification time of the text table a cache was made from: a cache made
+/// from another file (or an older copy) is not used.
+fn source_stamp(path: &Path) -> Option<[u64; 3]> {
+    let meta = std::fs::metadata(path).ok()?;
+    let t = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some([meta.len(), t.as_secs(), u64::from(t.subsec_nanos())])
+}
+
+/// Little-endian writer and reader of the binary form's sections.
+fn put_u64s(out: &mut Vec<u8>, v: impl ExactSizeIterator<Item = u64>) {
+    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
+    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+struct Cursor<'a>(&'a [u8]);
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.u64()?).ok()
+    }
+    fn u64s(&mut self) -> Option<Vec<u64>> {
+        let n = self.len()?;
+        let b = self.take(n.checked_mul(8)?)?;
+        Some(
+            b.chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+        )
+    }
+    fn u32s(&mut self) -> Option<Vec<u32>> {
+        let n = self.len()?;
+        let b = self.take(n.checked_mul(4)?)?;
+        Some(
+            b.chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect(),
+        )
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.len()?;
+        self.take(n)
+    }
+}
+
 impl ParaphraseTable {
+    /// covip's binary form of the parsed table, stamped with its source file's `stamp`: the
+    /// same structures, written out, so that loading is a read instead of a parse.
+    fn to_binary(&self, stamp: [u64; 3]) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(16 + 4 * self.para_words.len() + 8 * self.refs.index.slots.len());
+        out.extend_from_slice(CACHE_MAGIC);
+        put_u64s(&mut out, stamp.into_iter());
+        out.extend_from_slice(&(self.max_ref_len as u64).to_le_bytes());
+        let mut words: Vec<&str> = vec![""; self.vocab.len()];
+        for (w, &id) in &self.vocab {
+            words[id as usize] = w;
+        }
+        let mut text = Vec::new();
+        let mut ends = Vec::with_capacity(words.len());
+        for w in words {
+            text.extend_from_slice(w.as_bytes());
+            ends.push(text.len() as u64);
+        }
+        put_u64s(&mut out, ends.into_iter());
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(&text);
+        put_u32s(&mut out, &self.refs.words);
+        put_u32s(&mut out, &self.refs.start);
+        put_u64s(&mut out, self.refs.index.slots.iter().copied());
+        out.extend_from_slice(&(self.refs.index.len as u64).to_le_bytes());
+        put_u32s(&mut out, &self.entry_start);
+        put_u64s(&mut out, self.word_start.iter().copied());
+        out.extend_from_slice(&(self.para_len.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.para_len);
+        put_u32s(&mut out, &self.para_words);
+        out
+    }
+
+    /// Reads [`Self::to_binary`]'s output; `None` when it is not one, is damaged, or was made
+    /// from another source than `stamp`.
+    fn from_binary(bytes: &[u8], stamp: [u64; 3]) -> Option<Self> {
+        let mut c = Cursor(bytes);
+        if c.take(8)? != CACHE_MAGIC || c.u64s()? != stamp {
+            return None;
+        }
+        let max_ref_len = c.len()?;
+        let ends = c.u64s()?;
+        let text = std::str::from_utf8(c.bytes()?).ok()?;
+        let mut vocab = Vocab::with_capacity_and_hasher(ends.len(), Default::default());
+        let mut at = 0usize;
+        for (id, &end) in ends.iter().enumerate() {
+            let end = usize::try_from(end).ok()?;
+            vocab.insert(text.get(at..end)?.into(), u32::try_from(id).ok()?);
+            at = end;
+        }
+        let refs_words = c.u32s()?;
+        let refs_start = c.u32s()?;
+        let slots = c.u64s()?;
+        let index_len = c.len()?;
+        let entry_start = c.u32s()?;
+        let word_start = c.u64s()?;
+        let para_len = c.bytes()?.to_vec();
+        let para_words = c.u32s()?;
+        let n = refs_start.len().checked_sub(1)?;
+        // Enough consistency that lookups cannot index out of bounds.
+        let consistent = c.0.is_empty()
+            && slots.len().is_power_of_two()
+            && refs_start
+                .last()
+                .is_some_and(|&e| e as usize == refs_words.len())
+            && entry_start.len() == n + 1
+            && word_start.len() == n + 1
+            && entry_start
+                .last()
+                .is_some_and(|&e| e as usize == para_len.len())
+            && word_start
+                .last()
+                .is_some_and(|&e| e == para_words.len() as u64)
+            && refs_start.is_sorted()
+            && entry_start.is_sorted()
+            && word_start.is_sorted()
+            && refs_words
+                .iter()
+                .chain(&para_words)
+                .all(|&w| (w as usize) < ends.len());
+        if !consistent {
+            return None;
+        }
+        Some(ParaphraseTable {
+            vocab,
+            refs: Phrases {
+                words: refs_words,
+                start: refs_start,
+                index: Index {
+                    slots,
+                    len: index_len,
+                },
+            },
+            entry_start,
+            word_start,
+            para_len,
+            para_words,
+            max_ref_len,
+        })
+    }
+
+    /// Loads a gzip-compressed table (`paraphrase-en.gz`) through a binary cache beside it
+    /// (`paraphrase-en.gz.covip-table`): the cache is used when it was made from this very
+    /// file (same length and modification time), else the text is parsed and the cache
+    /// written (atomically; a folder that cannot be written only costs the speed-up).
+    pub fn load_gz_cached(path: &Path) -> Result<Self, MetricsError> {
+        let mut cache_name = path.file_name().unwrap_or_default().to_os_string();
+        cache_name.push(".covip-table");
+        let cache = path.with_file_name(cache_name);
+        let Some(stamp) = source_stamp(path) else {
+            return Self::load_gz(path);
+        };
+        if let Ok(bytes) = std::fs::read(&cache)
+            && let Some(table) = Self::from_binary(&bytes, stamp)
+        {
+            return Ok(table);
+        }
+        let table = Self::load_gz(path)?;
+        if let Err(e) = covip_data::io::write_atomic(&cache, &table.to_binary(stamp)) {
+            tracing::debug!("paraphrase cache {} not written: {e}", cache.display());
+        }
+        Ok(table)
+    }
+
     /// Loads a gzip-compressed table (`paraphrase-en.gz`).
     pub fn load_gz(path: &Path) -> Result<Self, MetricsError> {
         let file = std::fs::File::open(path).map_err(|source| MetricsError::Io {
@@ -521,6 +713,50 @@ mod tests {
 
     const TABLE: &str = "0.5\na man\na guy\n0.1\na man\nsomeone\n0.2\nsomeone\na man\n0.3\nbig\nlarge\n\
 0.3\nbig dog large\nhuge hound\n";
+
+    #[test]
+    fn the_binary_form_round_trips_and_refuses_other_sources() {
+        let text = "0.5\na b\nc\n0.1\na\nd e\n0.2\nx y z\na\n0.3\na b\nf\n";
+        let t = ParaphraseTable::parse(text).unwrap();
+        let stamp = [10, 20, 30];
+        let bin = t.to_binary(stamp);
+        let r = ParaphraseTable::from_binary(&bin, stamp).unwrap();
+        assert_eq!(r.to_binary(stamp), bin);
+        assert_eq!(r.len(), t.len());
+        assert_eq!(r.max_phrase_len(), t.max_phrase_len());
+        for phrase in [&["a", "b"][..], &["a"], &["x", "y", "z"], &["q"]] {
+            let ids: Option<Vec<u32>> = phrase.iter().map(|w| t.word_id(w)).collect();
+            let ids2: Option<Vec<u32>> = phrase.iter().map(|w| r.word_id(w)).collect();
+            assert_eq!(ids, ids2);
+            if let Some(ids) = ids {
+                let a: Vec<&[u32]> = t.paraphrases(&ids).collect();
+                let b: Vec<&[u32]> = r.paraphrases(&ids).collect();
+                assert_eq!(a, b, "{phrase:?}");
+            }
+        }
+        assert!(ParaphraseTable::from_binary(&bin, [10, 20, 31]).is_none());
+        assert!(ParaphraseTable::from_binary(&bin[..bin.len() - 1], stamp).is_none());
+        assert!(ParaphraseTable::from_binary(b"not a table", stamp).is_none());
+    }
+
+    #[test]
+    fn the_cache_is_written_once_and_then_used() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("p.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"0.5\na b\nc\n0.1\na\nd\n").unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let first = ParaphraseTable::load_gz_cached(&gz).unwrap();
+        let cache = dir.path().join("p.gz.covip-table");
+        assert!(cache.is_file());
+        let second = ParaphraseTable::load_gz_cached(&gz).unwrap();
+        assert_eq!(first.to_binary([0; 3]), second.to_binary([0; 3]));
+        // A damaged cache is ignored (and replaced).
+        std::fs::write(&cache, b"COVIPPT1 damaged").unwrap();
+        let third = ParaphraseTable::load_gz_cached(&gz).unwrap();
+        assert_eq!(first.to_binary([0; 3]), third.to_binary([0; 3]));
+    }
 
     #[test]
     fn paraphrases_in_file_order() {

@@ -146,7 +146,7 @@ impl MeteorResources {
         }
         let (paraphrases, synonyms) = std::thread::scope(|sc| {
             let syn = sc.spawn(|| SynonymDictionary::load(&dir.join(SYNONYM_DIR)));
-            let para = ParaphraseTable::load_gz(&dir.join(PARAPHRASES));
+            let para = ParaphraseTable::load_gz_cached(&dir.join(PARAPHRASES));
             (para, syn.join().expect("WordNet loader thread"))
         });
         // The jar adds every line as read (no trimming).
