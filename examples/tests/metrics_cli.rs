@@ -22,22 +22,31 @@ fn covip(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `covip metrics caption --refs REFS --cands CANDS EXTRA...`.
+fn caption(
+    refs: &std::path::Path,
+    cands: &std::path::Path,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let mut args = vec![
+        "metrics",
+        "caption",
+        "--refs",
+        refs.to_str().unwrap(),
+        "--cands",
+        cands.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    covip(&args)
+}
+
 #[test]
 fn caption_matches_pycocoevalcap_fixture() {
     let exp: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fx("coco_scores.json")).unwrap()).unwrap();
     let (refs, cands) = (fx("coco_refs.json"), fx("coco_cands.json"));
-    for (mode, extra) in [("tokenized", None), ("raw", Some("--no-tokenize"))] {
-        let mut args = vec![
-            "metrics",
-            "caption",
-            "--refs",
-            refs.to_str().unwrap(),
-            "--cands",
-            cands.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        let (ok, out, err) = covip(&args);
+    for (mode, extra) in [("tokenized", &[][..]), ("raw", &["--no-tokenize"][..])] {
+        let (ok, out, err) = caption(&refs, &cands, extra);
         assert!(ok, "{err}");
         let got: serde_json::Value = serde_json::from_str(&out).unwrap();
         for k in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
@@ -68,31 +77,22 @@ fn caption_bad_input_names_file_and_record() {
     let cands = dir.path().join("cands.json");
     std::fs::write(&refs, r#"{"1": ["a dog"], "2": "not a list"}"#).unwrap();
     std::fs::write(&cands, r#"{"1": "a dog", "2": "a cat"}"#).unwrap();
-    let (ok, _, err) = covip(&[
-        "metrics",
-        "caption",
-        "--refs",
-        refs.to_str().unwrap(),
-        "--cands",
-        cands.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = caption(&refs, &cands, &[]);
     assert!(!ok);
     assert!(err.contains("refs.json") && err.contains("\"2\""), "{err}");
     // METEOR without its resources: the error names the missing file and the setup command.
     std::fs::write(&refs, r#"{"1": ["a dog"], "2": ["a cat"]}"#).unwrap();
     let empty = dir.path().join("no-meteor");
-    let (ok, _, err) = covip(&[
-        "metrics",
-        "caption",
-        "--refs",
-        refs.to_str().unwrap(),
-        "--cands",
-        cands.to_str().unwrap(),
-        "--metrics",
-        "meteor",
-        "--meteor-data",
-        empty.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = caption(
+        &refs,
+        &cands,
+        &[
+            "--metrics",
+            "meteor",
+            "--meteor-data",
+            empty.to_str().unwrap(),
+        ],
+    );
     assert!(!ok, "{err}");
     assert!(
         err.contains("no-meteor") && err.contains("covip metrics setup-meteor"),
@@ -345,24 +345,18 @@ fn caption_meteor_matches_pycocoevalcap_fixture() {
     let exp: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fx("meteor/scores.json")).unwrap()).unwrap();
     let (refs, cands) = (fx("coco_refs.json"), fx("coco_cands.json"));
-    for (mode, extra) in [
-        ("coco_tokenized", None),
-        ("coco_raw", Some("--no-tokenize")),
+    for (mode, tokenize) in [
+        ("coco_tokenized", &[][..]),
+        ("coco_raw", &["--no-tokenize"][..]),
     ] {
-        let mut args = vec![
-            "metrics",
-            "caption",
-            "--refs",
-            refs.to_str().unwrap(),
-            "--cands",
-            cands.to_str().unwrap(),
+        let mut extra = vec![
             "--metrics",
             "bleu,meteor,rouge",
             "--meteor-data",
             data.to_str().unwrap(),
         ];
-        args.extend(extra);
-        let (ok, out, err) = covip(&args);
+        extra.extend_from_slice(tokenize);
+        let (ok, out, err) = caption(&refs, &cands, &extra);
         assert!(ok, "{err}");
         // pycocoevalcap's key order: Bleu, METEOR, ROUGE_L.
         let keys: Vec<&str> = out
@@ -559,20 +553,19 @@ fn caption_spice_runs_the_jar_and_reports_its_scores() {
     std::fs::write(&java, script).unwrap();
     std::fs::set_permissions(&java, std::fs::Permissions::from_mode(0o755)).unwrap();
     let s = |p: &std::path::Path| p.display().to_string();
-    let (ok, out, err) = covip(&[
-        "metrics",
-        "caption",
-        "--refs",
-        &s(&d.join("refs.json")),
-        "--cands",
-        &s(&d.join("cands.json")),
-        "--metrics",
-        "spice,bleu,cider",
-        "--spice-jar",
-        &s(&d.join("spice-1.0.jar")),
-        "--spice-java",
-        &s(&java),
-    ]);
+    let (refs, cands) = (d.join("refs.json"), d.join("cands.json"));
+    let (ok, out, err) = caption(
+        &refs,
+        &cands,
+        &[
+            "--metrics",
+            "spice,bleu,cider",
+            "--spice-jar",
+            &s(&d.join("spice-1.0.jar")),
+            "--spice-java",
+            &s(&java),
+        ],
+    );
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -593,16 +586,7 @@ fn caption_spice_runs_the_jar_and_reports_its_scores() {
     assert_eq!(v["per_image"]["b"]["SPICE"].as_f64().unwrap(), 0.5);
 
     // Without --spice-jar: a clear error saying what is needed.
-    let (ok, _, err) = covip(&[
-        "metrics",
-        "caption",
-        "--refs",
-        &s(&d.join("refs.json")),
-        "--cands",
-        &s(&d.join("cands.json")),
-        "--metrics",
-        "spice",
-    ]);
+    let (ok, _, err) = caption(&refs, &cands, &["--metrics", "spice"]);
     assert!(!ok);
     assert!(err.contains("--spice-jar"), "{err}");
 }

@@ -286,16 +286,6 @@ mod tests {
     use super::*;
     use crate::metrics::meteor::matchers::Module;
 
-    fn m(module: Module, start: u32, len: u32, test_start: u32, test_len: u32) -> Match {
-        Match {
-            start,
-            len,
-            test_start,
-            test_len,
-            module: module as u8,
-        }
-    }
-
     fn stage(ref_len: usize, test_len: usize, cands: &[Match]) -> Stage {
         let mut s = Stage {
             by_start: vec![Vec::new(); ref_len],
@@ -316,7 +306,9 @@ mod tests {
 
     #[test]
     fn identity_is_one_chunk() {
-        let c: Vec<Match> = (0..4).map(|i| m(Module::Exact, i, 1, i, 1)).collect();
+        let c: Vec<Match> = (0..4)
+            .map(|i| Match::at(Module::Exact, i, 1, i, 1))
+            .collect();
         let a = align(&stage(4, 4, &c), 4);
         assert_eq!(a.matches, c);
         assert_eq!(a.chunks, 1);
@@ -326,10 +318,10 @@ mod tests {
     fn swapped_halves_are_two_chunks() {
         // test: c d a b ; reference: a b c d
         let c = [
-            m(Module::Exact, 0, 1, 2, 1),
-            m(Module::Exact, 1, 1, 3, 1),
-            m(Module::Exact, 2, 1, 0, 1),
-            m(Module::Exact, 3, 1, 1, 1),
+            Match::at(Module::Exact, 0, 1, 2, 1),
+            Match::at(Module::Exact, 1, 1, 3, 1),
+            Match::at(Module::Exact, 2, 1, 0, 1),
+            Match::at(Module::Exact, 3, 1, 1, 1),
         ];
         let a = align(&stage(4, 4, &c), 4);
         assert_eq!(a.matches.len(), 4);
@@ -341,9 +333,9 @@ mod tests {
         // test: the cat the dog ; reference: the dog
         // "the" (ref 0) can match test 0 or 2; taking test 2 makes one chunk with "dog".
         let c = [
-            m(Module::Exact, 0, 1, 0, 1),
-            m(Module::Exact, 0, 1, 2, 1),
-            m(Module::Exact, 1, 1, 3, 1),
+            Match::at(Module::Exact, 0, 1, 0, 1),
+            Match::at(Module::Exact, 0, 1, 2, 1),
+            Match::at(Module::Exact, 1, 1, 3, 1),
         ];
         let a = align(&stage(2, 4, &c), 4);
         assert_eq!(a.matches, vec![c[1], c[2]]);
@@ -357,8 +349,8 @@ mod tests {
         // exact path's chunk one step before the paraphrase path's, which then ranks first and
         // stays first when both end with one chunk.
         let c = [
-            m(Module::Exact, 0, 1, 0, 1),
-            m(Module::Paraphrase, 0, 2, 0, 2),
+            Match::at(Module::Exact, 0, 1, 0, 1),
+            Match::at(Module::Paraphrase, 0, 2, 0, 2),
         ];
         let a = align(&stage(2, 2, &c), 2);
         assert_eq!(a.matches, vec![c[1]]);
@@ -370,11 +362,14 @@ mod tests {
         // Two stem candidates for one reference word: both paths tie with the skip path on
         // weighted matches (0), the stem paths have more chunks (1 vs 0), so the search keeps
         // skipping: the word stays unmatched.
-        let c = [m(Module::Stem, 0, 1, 0, 1), m(Module::Stem, 0, 1, 1, 1)];
+        let c = [
+            Match::at(Module::Stem, 0, 1, 0, 1),
+            Match::at(Module::Stem, 0, 1, 1, 1),
+        ];
         let a = align(&stage(1, 2, &c), 2);
         assert!(a.matches.is_empty());
         // A lone stem candidate is fixed before the search and kept.
-        let c = [m(Module::Stem, 0, 1, 0, 1)];
+        let c = [Match::at(Module::Stem, 0, 1, 0, 1)];
         assert_eq!(align(&stage(1, 1, &c), 1).matches, c.to_vec());
     }
 
@@ -386,10 +381,10 @@ mod tests {
 
     #[test]
     fn chunk_counting() {
-        let a = m(Module::Exact, 0, 1, 0, 1);
-        let b = m(Module::Exact, 1, 1, 1, 1);
-        let gap = m(Module::Exact, 3, 1, 2, 1);
-        let back = m(Module::Exact, 4, 1, 0, 1);
+        let a = Match::at(Module::Exact, 0, 1, 0, 1);
+        let b = Match::at(Module::Exact, 1, 1, 1, 1);
+        let gap = Match::at(Module::Exact, 3, 1, 2, 1);
+        let back = Match::at(Module::Exact, 4, 1, 0, 1);
         assert_eq!(count_chunks(&[]), 0);
         assert_eq!(count_chunks(&[a, b]), 1);
         assert_eq!(count_chunks(&[a, b, gap]), 2);

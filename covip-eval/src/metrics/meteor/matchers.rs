@@ -322,6 +322,27 @@ fn paraphrase(
 }
 
 #[cfg(test)]
+impl Match {
+    /// A match for tests: `len` reference words from `start`, `test_len` test words from
+    /// `test_start`, found by `module`.
+    pub(crate) fn at(
+        module: Module,
+        start: u32,
+        len: u32,
+        test_start: u32,
+        test_len: u32,
+    ) -> Match {
+        Match {
+            start,
+            len,
+            test_start,
+            test_len,
+            module: module as u8,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -354,30 +375,23 @@ mod tests {
         )
     }
 
-    fn m(module: Module, start: u32, len: u32, test_start: u32, test_len: u32) -> Match {
-        Match {
-            start,
-            len,
-            test_start,
-            test_len,
-            module: module as u8,
-        }
-    }
-
     #[test]
     fn each_stage_in_order() {
         // test: the cars near a large dog ; reference: the auto by the big hound
         let s = stage("the cars near a large dog", "the car by the big hound");
-        assert_eq!(s.by_start[0], vec![m(Module::Exact, 0, 1, 0, 1)]);
+        assert_eq!(s.by_start[0], vec![Match::at(Module::Exact, 0, 1, 0, 1)]);
         // "car": a stem match with "cars", then a synonym match through the base form of "cars".
         assert_eq!(
             s.by_start[1],
-            vec![m(Module::Stem, 1, 1, 1, 1), m(Module::Synonym, 1, 1, 1, 1)]
+            vec![
+                Match::at(Module::Stem, 1, 1, 1, 1),
+                Match::at(Module::Synonym, 1, 1, 1, 1)
+            ]
         );
-        assert_eq!(s.by_start[3], vec![m(Module::Exact, 3, 1, 0, 1)]);
+        assert_eq!(s.by_start[3], vec![Match::at(Module::Exact, 3, 1, 0, 1)]);
         // "big hound" is a paraphrase of "large dog" (from the reference side), and "large dog"
         // of "big hound" (from the test side): the same match, twice.
-        let p = m(Module::Paraphrase, 4, 2, 4, 2);
+        let p = Match::at(Module::Paraphrase, 4, 2, 4, 2);
         assert_eq!(s.by_start[4], vec![p, p]);
         assert_eq!(s.test_coverage, vec![2, 2, 0, 0, 2, 2]);
         assert_eq!(s.ref_coverage, vec![1, 2, 0, 1, 2, 2]);
@@ -386,27 +400,33 @@ mod tests {
     #[test]
     fn synonyms_need_different_words() {
         let s = stage("auto dog", "car dog");
-        assert_eq!(s.by_start[0], vec![m(Module::Synonym, 0, 1, 0, 1)]);
-        assert_eq!(s.by_start[1], vec![m(Module::Exact, 1, 1, 1, 1)]);
+        assert_eq!(s.by_start[0], vec![Match::at(Module::Synonym, 0, 1, 0, 1)]);
+        assert_eq!(s.by_start[1], vec![Match::at(Module::Exact, 1, 1, 1, 1)]);
     }
 
     #[test]
     fn identical_lines_only_match_exactly() {
         let s = stage("dogs small", "dogs small");
-        assert_eq!(s.by_start[0], vec![m(Module::Exact, 0, 1, 0, 1)]);
-        assert_eq!(s.by_start[1], vec![m(Module::Exact, 1, 1, 1, 1)]);
+        assert_eq!(s.by_start[0], vec![Match::at(Module::Exact, 0, 1, 0, 1)]);
+        assert_eq!(s.by_start[1], vec![Match::at(Module::Exact, 1, 1, 1, 1)]);
         let s = stage("dogs small", "dog tiny");
         assert_eq!(
             s.by_start[0],
-            vec![m(Module::Stem, 0, 1, 0, 1), m(Module::Synonym, 0, 1, 0, 1)]
+            vec![
+                Match::at(Module::Stem, 0, 1, 0, 1),
+                Match::at(Module::Synonym, 0, 1, 0, 1)
+            ]
         );
-        assert_eq!(s.by_start[1], vec![m(Module::Paraphrase, 1, 1, 1, 1)]);
+        assert_eq!(
+            s.by_start[1],
+            vec![Match::at(Module::Paraphrase, 1, 1, 1, 1)]
+        );
     }
 
     #[test]
     fn hash_collisions_are_exact_matches() {
         // "Aa" and "BB" share a Java hash: the jar takes them for the same word.
         let s = stage("Aa", "BB");
-        assert_eq!(s.by_start[0], vec![m(Module::Exact, 0, 1, 0, 1)]);
+        assert_eq!(s.by_start[0], vec![Match::at(Module::Exact, 0, 1, 0, 1)]);
     }
 }
