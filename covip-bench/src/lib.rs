@@ -1,1 +1,3 @@
 //! Shared helpers for covip's benchmarks and comparison harnesses.
+
+pub mod reward_corpus;

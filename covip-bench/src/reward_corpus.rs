@@ -1,8 +1,7 @@
 //! A deterministic corpus of realistic caption-reward records for the reward benchmarks: captions
 //! of 50–600 words (a share of them degenerate: looping sentences or repeated chunks), the QAs of
 //! 1–4 present concepts and twice as many absent ones, and judge outputs in the released style.
-//! Shared (via `#[path]`) by `benches/rewards.rs` and `src/bin/reward_compare.rs`.
-#![allow(dead_code)]
+//! Used by `benches/rewards.rs` and `src/bin/reward_compare.rs`.
 use serde_json::{Value, json};
 
 struct Lcg(u64);

@@ -18,9 +18,7 @@ use std::time::Instant;
 use covip_rl::{DegenerationFilter, RetrievalConfig, caption_reward};
 use serde_json::{Value, json};
 
-#[path = "../reward_corpus.rs"]
-mod reward_corpus;
-use reward_corpus::CaptionRecord;
+use covip_bench::reward_corpus::{self, CaptionRecord};
 
 struct Opts {
     n: usize,

@@ -6,9 +6,7 @@ use std::hint::black_box;
 use covip_rl::{DegenerationFilter, RetrievalConfig, caption_reward};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-#[path = "../src/reward_corpus.rs"]
-mod reward_corpus;
-use reward_corpus::CaptionRecord;
+use covip_bench::reward_corpus::{self, CaptionRecord};
 
 fn corpus() -> Vec<CaptionRecord> {
     reward_corpus::records(400, 0.25, 7)
