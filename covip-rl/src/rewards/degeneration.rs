@@ -291,47 +291,50 @@ thread_local! {
 
 /// Reusable per-thread buffers, so that a caption allocates nothing once they have grown.
 ///
-/// One pass over the text produces the cleaned bytes, each word's span and hash, and each
-/// sentence's span. Words are then interned (hash picks the slot, bytes confirm), and every window
-/// size becomes a *level*: per window, the index of the first window with the same words (its
-/// class), and per class its count. The first level is built from word ids (rolling hash picks the
-/// slot, ids confirm); larger sizes are pairs of smaller levels (a 20-window is its first 10-window
-/// followed by the next 10-window), keyed exactly by the two class indices, so nothing relies on a
-/// hash being collision-free. A window whose part is unique (count 1) is unique too and skips the
-/// table.
+/// The text is cleaned into `clean` (eight bytes at a time where it is plain ASCII) in one pass
+/// that also finds the spans of its words and sentences. Every window size then becomes a
+/// *level*: the windows whose words occur elsewhere too, each with a class shared exactly by the
+/// windows with the same words. The first level is built from the words (a rolling hash of their
+/// keys picks the slot, the window's bytes confirm); larger sizes are pairs of smaller levels (a
+/// 20-window is its first 10-window followed by the next 10-window), keyed exactly by the two
+/// classes, so nothing relies on a hash being collision-free. A window with a unique part is
+/// unique too, so a level only visits the repeated windows of the level it extends: on natural
+/// text, almost none.
 #[derive(Default)]
 struct Scratch {
     /// The cleaned text, followed by at least eight bytes of no meaning (spans index into it).
     clean: Vec<u8>,
-    /// Per word of `clean`: (start, end) byte span and hash.
+    /// Per word of `clean`: (start, end) byte span.
     spans: Vec<(u32, u32)>,
-    hashes: Vec<u64>,
     /// Per sentence of `clean` (already trimmed, never empty): (start, end) byte span.
     sentences: Vec<(u32, u32)>,
-    /// Whether `ids` and `word_counts` belong to the loaded text (filled on first use).
-    interned: bool,
-    /// Per word: the index of its first occurrence.
-    ids: Vec<u32>,
-    /// Per first occurrence of a word: its count.
-    word_counts: Vec<u32>,
-    prefix: Vec<u64>,
+    /// Per word: its key, mixed (see [`mix`]).
+    word_hashes: Vec<u64>,
+    /// HASH_BASE^k.
     powers: Vec<u64>,
+    /// Per class of the level being built: its count so far.
+    class_counts: Vec<u32>,
+    /// The windows of the level being built that share their part(s) with another window.
+    candidates: Vec<u32>,
     /// Levels computed for the loaded text: `levels[..n_levels]` (the rest are spare buffers).
     levels: Vec<Level>,
     n_levels: usize,
     table: Table,
 }
 
+/// The class of a window that no other window equals.
+const UNIQUE: u32 = u32::MAX;
+
+/// The windows of one size.
 #[derive(Default)]
 struct Level {
     size: usize,
-    /// Per window: the index of the first window with the same words.
+    /// Per window: its class, or [`UNIQUE`]; windows of one class have the same words.
     class: Vec<u32>,
-    /// Per first window of a class: the class's count (0 elsewhere).
-    count: Vec<u32>,
+    /// The windows that are not unique, in increasing order.
+    repeated: Vec<u32>,
+    /// The number of distinct windows.
     distinct: usize,
-    /// Sum of the counts of classes with count > 1.
-    repeated: usize,
 }
 
 /// Open addressing without clearing: a slot belongs to the current use when its stamp matches.
@@ -391,11 +394,17 @@ impl Table {
 
 const HASH_BASE: u64 = 0x100_0000_01b3_u64 | 1 << 40 | 0x5bd1e995;
 
+/// Eight bytes of `buf` from `at`, little-endian. `buf` must hold eight bytes from `at`.
+#[inline]
+fn word8(buf: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
+}
+
 /// Eight bytes of `buf` from `at`, of which the first `len` (1..=8) are kept and the rest are 0.
 /// `buf` must hold eight bytes from `at`.
 #[inline]
 fn load8(buf: &[u8], at: usize, len: usize) -> u64 {
-    let x = u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+    let x = word8(buf, at);
     if len >= 8 {
         x
     } else {
@@ -424,244 +433,260 @@ fn bytes_key(buf: &[u8], s: usize, e: usize) -> u64 {
     h
 }
 
-/// Whether `buf[a]` and `buf[b]`, whose keys are equal, are equal strings.
-#[inline]
+/// Whether `buf[a]` and `buf[b]`, whose keys are equal, are equal strings (`buf` holds eight
+/// bytes past each).
+#[inline(always)]
 fn same_bytes(buf: &[u8], a: (u32, u32), b: (u32, u32)) -> bool {
-    let (la, lb) = (a.1 - a.0, b.1 - b.0);
-    la == lb && (la < 8 || buf[a.0 as usize..a.1 as usize] == buf[b.0 as usize..b.1 as usize])
+    let (la, lb) = ((a.1 - a.0) as usize, (b.1 - b.0) as usize);
+    let (a, b) = (a.0 as usize, b.0 as usize);
+    if la != lb {
+        return false;
+    }
+    match la {
+        // The key holds the bytes and the length.
+        0..8 => true,
+        8..=16 => {
+            word8(buf, a) == word8(buf, b) && load8(buf, a + 8, la - 8) == load8(buf, b + 8, la - 8)
+        }
+        _ => same_long_bytes(buf, a, b, la),
+    }
 }
 
-/// Byte classes of the cleaning pass.
-const WORD: u8 = 0;
-const SPACE: u8 = 1;
-const STOP: u8 = 2;
-const NON_ASCII: u8 = 3;
+#[inline(never)]
+fn same_long_bytes(buf: &[u8], a: usize, b: usize, len: usize) -> bool {
+    buf[a..a + len] == buf[b..b + len]
+}
 
-const CLASSES: [u8; 256] = {
-    let mut t = [WORD; 256];
-    let mut b = 0;
-    while b < 256 {
-        if b >= 0x80 {
-            t[b] = NON_ASCII;
-        } else if is_py_space_ascii(b as u8) {
-            t[b] = SPACE;
-        } else if b as u8 == b'.' || b as u8 == b'!' || b as u8 == b'?' {
-            t[b] = STOP;
-        }
-        b += 1;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+// Eight bytes at once (SWAR) in a `u64`, little-endian: a mask has the high bit of a byte set
+// where the byte qualifies. Every formula is exact per byte (no carry crosses a byte).
+
+/// Where the bytes of `x` (any values) equal `c`.
+#[inline]
+fn eq_mask(x: u64, c: u8) -> u64 {
+    let t = x ^ (c as u64 * ONES);
+    !(((t & LOW7) + LOW7) | t) & HIGH
+}
+
+/// Where the bytes of the ASCII `x` lie in `lo..=hi`.
+#[inline]
+fn range_mask(x: u64, lo: u8, hi: u8) -> u64 {
+    (x + (0x80 - lo as u64) * ONES) & !(x + (0x7f - hi as u64) * ONES) & HIGH
+}
+
+/// The ASCII `x` lower-cased.
+#[inline]
+fn ascii_lower8(x: u64) -> u64 {
+    x | range_mask(x, b'A', b'Z') >> 2
+}
+
+/// Writes `bytes` at `out[*pos..]`, keeping room for `rest` more bytes and the slack.
+#[inline]
+fn put(out: &mut Vec<u8>, pos: &mut usize, bytes: &[u8], rest: usize) {
+    let need = *pos + bytes.len() + rest + 16;
+    if out.len() < need {
+        out.resize(need.max(out.len() * 2), 0);
     }
-    t
-};
+    out[*pos..*pos + bytes.len()].copy_from_slice(bytes);
+    *pos += bytes.len();
+}
 
-/// The state of the single cleaning pass. `out` is written from the start up to `pos` and always
-/// holds at least eight bytes more (of no meaning), so that keys can load eight bytes at a time.
-struct Cleaner<'a> {
-    out: &'a mut Vec<u8>,
-    pos: usize,
+/// Where a cleaned text's words and sentences end, collected while it is written.
+struct Splitter<'a> {
     spans: &'a mut Vec<(u32, u32)>,
-    hashes: &'a mut Vec<u64>,
     sentences: &'a mut Vec<(u32, u32)>,
-    pending_space: bool,
-    in_word: bool,
     word_start: usize,
-    in_sentence: bool,
     sentence_start: usize,
-    sentence_end: usize,
 }
 
-impl Cleaner<'_> {
+impl Splitter<'_> {
+    /// The space at `out[p]` ends a word (the cleaned text has no space at its start and no two
+    /// in a row, so the word is not empty).
     #[inline]
-    fn push(&mut self, b: u8) {
-        if self.pos + 8 >= self.out.len() {
-            let n = self.out.len() * 2 + 64;
-            self.out.resize(n, 0);
-        }
-        self.out[self.pos] = b;
-        self.pos += 1;
+    fn space(&mut self, p: usize) {
+        self.spans.push((self.word_start as u32, p as u32));
+        self.word_start = p + 1;
     }
 
+    /// The `.`, `!` or `?` at `out[p]` ends a sentence: the piece since the last one, trimmed
+    /// (of one space at most), unless empty.
     #[inline]
-    fn space(&mut self) {
-        if self.in_word {
-            self.hashes
-                .push(bytes_key(self.out, self.word_start, self.pos));
-            self.spans.push((self.word_start as u32, self.pos as u32));
-            self.in_word = false;
+    fn stop(&mut self, out: &[u8], p: usize) {
+        let (mut s, mut e) = (self.sentence_start, p);
+        if s < e && out[s] == b' ' {
+            s += 1;
         }
-        self.pending_space = self.pos > 0;
+        if e > s && out[e - 1] == b' ' {
+            e -= 1;
+        }
+        if s < e {
+            self.sentences.push((s as u32, e as u32));
+        }
+        self.sentence_start = p + 1;
     }
 
-    /// Before a byte that is not white space.
-    #[inline]
-    fn start_word(&mut self) {
-        if !self.in_word {
-            if self.pending_space {
-                self.push(b' ');
-                self.pending_space = false;
+    /// After the text's last byte `out[len - 1]`.
+    fn finish(&mut self, out: &[u8], len: usize) {
+        if len > self.word_start {
+            self.spans.push((self.word_start as u32, len as u32));
+        }
+        self.stop(out, len);
+    }
+}
+
+/// The released `re.sub(r"\s+", " ", text.strip().lower())` into `out[..len]`, returning `len`,
+/// with the spans of its words (`split()`) and of its sentences (the pieces between runs of `.`,
+/// `!`, `?`, trimmed, the empty ones dropped). `out` keeps at least eight bytes after `len` (of no
+/// meaning), so that keys can load eight bytes at a time.
+///
+/// Eight ASCII bytes are done at once when none is a control byte other than white space and
+/// no white space follows white space (natural text, nearly always): lower-cased, white space
+/// becomes a space, and the output keeps the input's length. Anything else goes one character at
+/// a time.
+fn clean(
+    text: &str,
+    out: &mut Vec<u8>,
+    spans: &mut Vec<(u32, u32)>,
+    sentences: &mut Vec<(u32, u32)>,
+) -> usize {
+    spans.clear();
+    sentences.clear();
+    let mut split = Splitter {
+        spans,
+        sentences,
+        word_start: 0,
+        sentence_start: 0,
+    };
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    // Kept throughout: out.len() >= pos + (n - i) + 16, so that a block can be written at pos.
+    if out.len() < n + 16 {
+        out.resize(n + 16, 0);
+    }
+    let (mut i, mut pos) = (0usize, 0usize);
+    // Whether the last byte out is a space, or nothing is out yet (leading white space is dropped).
+    let mut after_space = true;
+    while i < n {
+        if i + 8 <= n {
+            let x = word8(bytes, i);
+            if x & HIGH == 0 {
+                let ws = range_mask(x, 0x09, 0x0d) | range_mask(x, 0x1c, 0x20);
+                let below_space = !(x + (0x80 - 0x20) * ONES) & HIGH;
+                let doubled = ws & (ws << 8 | (after_space as u64) << 7);
+                if (below_space & !ws) | doubled == 0 {
+                    let fill = (ws >> 7) * 0xff;
+                    let y = (ascii_lower8(x) & !fill) | (fill & (b' ' as u64 * ONES));
+                    out[pos..pos + 8].copy_from_slice(&y.to_le_bytes());
+                    let mut m = ws;
+                    while m != 0 {
+                        split.space(pos + m.trailing_zeros() as usize / 8);
+                        m &= m - 1;
+                    }
+                    let mut m = eq_mask(x, b'.') | eq_mask(x, b'!') | eq_mask(x, b'?');
+                    while m != 0 {
+                        split.stop(out, pos + m.trailing_zeros() as usize / 8);
+                        m &= m - 1;
+                    }
+                    pos += 8;
+                    i += 8;
+                    after_space = ws >> 63 != 0;
+                    continue;
+                }
             }
-            self.in_word = true;
-            self.word_start = self.pos;
         }
-    }
-
-    /// A byte of a sentence (not white space, not `.`, `!`, `?`).
-    #[inline]
-    fn sentence_byte(&mut self, b: u8) {
-        self.start_word();
-        if !self.in_sentence {
-            self.in_sentence = true;
-            self.sentence_start = self.pos;
-        }
-        self.push(b);
-        self.sentence_end = self.pos;
-    }
-
-    /// The run of ASCII bytes that are neither white space nor `.`, `!`, `?` starting at
-    /// `bytes[i]`, lower-cased while it is scanned; returns where the run ends.
-    #[inline]
-    fn sentence_run(&mut self, bytes: &[u8], mut i: usize) -> usize {
-        self.start_word();
-        if !self.in_sentence {
-            self.in_sentence = true;
-            self.sentence_start = self.pos;
-        }
-        // The run is at most the rest of the text.
-        let need = self.pos + (bytes.len() - i) + 8;
-        if need >= self.out.len() {
-            let n = (self.out.len() * 2).max(need + 64);
-            self.out.resize(n, 0);
-        }
-        let mut pos = self.pos;
-        let out = &mut self.out[..];
-        while i < bytes.len() {
+        // The block's bytes one character at a time (a character may end past the block).
+        let block_end = (i + 8).min(n);
+        while i < block_end {
             let b = bytes[i];
-            if CLASSES[b as usize] != WORD {
-                break;
+            if b < 0x80 {
+                if is_py_space_ascii(b) {
+                    if !after_space {
+                        out[pos] = b' ';
+                        split.space(pos);
+                        pos += 1;
+                        after_space = true;
+                    }
+                } else {
+                    out[pos] = b.to_ascii_lowercase();
+                    if matches!(b, b'.' | b'!' | b'?') {
+                        split.stop(out, pos);
+                    }
+                    pos += 1;
+                    after_space = false;
+                }
+                i += 1;
+                continue;
             }
-            out[pos] = b.to_ascii_lowercase();
-            pos += 1;
-            i += 1;
+            let ch = text[i..].chars().next().expect("char boundary");
+            let next = i + ch.len_utf8();
+            if is_py_space(ch) {
+                if !after_space {
+                    out[pos] = b' ';
+                    split.space(pos);
+                    pos += 1;
+                    after_space = true;
+                }
+                i = next;
+            } else if ch == 'Σ' {
+                // Python lower-cases Σ by context (final sigma), as `str::to_lowercase` does;
+                // the context never crosses white space (neither cased nor case-ignorable), so
+                // lower-casing this word alone is exact. Its bytes before `i` (no Σ among them)
+                // are already out, lower-cased character by character, which agrees.
+                let (start, end) = word_bounds(text, i);
+                let lower = text[start..end].to_lowercase();
+                let done = pos - split.word_start;
+                let from = pos;
+                put(out, &mut pos, &lower.as_bytes()[done..], n - end);
+                // Lower-casing keeps `.`, `!`, `?` and makes none.
+                for p in from..pos {
+                    if matches!(out[p], b'.' | b'!' | b'?') {
+                        split.stop(out, p);
+                    }
+                }
+                after_space = false;
+                i = end;
+            } else {
+                // Lower-casing never yields white space or `.`, `!`, `?`.
+                let mut buf = [0u8; 12];
+                let mut k = 0;
+                for lc in ch.to_lowercase() {
+                    k += lc.encode_utf8(&mut buf[k..]).len();
+                }
+                put(out, &mut pos, &buf[..k], n - next);
+                after_space = false;
+                i = next;
+            }
         }
-        self.pos = pos;
-        self.sentence_end = pos;
-        i
     }
+    if after_space && pos > 0 {
+        // The trailing space ended the last word already.
+        pos -= 1;
+    }
+    split.finish(out, pos);
+    pos
+}
 
-    /// `.`, `!` or `?`: part of a word, and ends the sentence.
-    #[inline]
-    fn stop(&mut self, b: u8) {
-        self.start_word();
-        self.end_sentence();
-        self.push(b);
-    }
-
-    #[inline]
-    fn end_sentence(&mut self) {
-        if self.in_sentence {
-            self.sentences
-                .push((self.sentence_start as u32, self.sentence_end as u32));
-            self.in_sentence = false;
-        }
-    }
-
-    fn finish(&mut self) {
-        self.space();
-        self.end_sentence();
-    }
+/// The bounds of the run of non-white-space characters of `text` around byte `i`.
+fn word_bounds(text: &str, i: usize) -> (usize, usize) {
+    let start = text[..i]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| is_py_space(c))
+        .map_or(0, |(k, c)| k + c.len_utf8());
+    let end = text[i..]
+        .char_indices()
+        .find(|&(_, c)| is_py_space(c))
+        .map_or(text.len(), |(k, _)| i + k);
+    (start, end)
 }
 
 impl Scratch {
     fn load(&mut self, text: &str) {
-        // Python lower-cases Σ by context (final sigma); `str::to_lowercase` does the same, and
-        // character-wise lower-casing agrees with it everywhere else.
-        if !text.is_ascii() && text.contains('Σ') {
-            let lower = text.to_lowercase();
-            self.load_from(&lower);
-        } else {
-            self.load_from(text);
-        }
-    }
-
-    fn load_from(&mut self, text: &str) {
-        if self.clean.len() < text.len() + 16 {
-            self.clean.resize(text.len() + 16, 0);
-        }
-        self.spans.clear();
-        self.hashes.clear();
-        self.sentences.clear();
+        clean(text, &mut self.clean, &mut self.spans, &mut self.sentences);
         self.n_levels = 0;
-        {
-            let mut c = Cleaner {
-                out: &mut self.clean,
-                pos: 0,
-                spans: &mut self.spans,
-                hashes: &mut self.hashes,
-                sentences: &mut self.sentences,
-                pending_space: false,
-                in_word: false,
-                word_start: 0,
-                in_sentence: false,
-                sentence_start: 0,
-                sentence_end: 0,
-            };
-            let bytes = text.as_bytes();
-            let mut i = 0;
-            while i < bytes.len() {
-                let b = bytes[i];
-                match CLASSES[b as usize] {
-                    WORD => i = c.sentence_run(bytes, i),
-                    SPACE => {
-                        c.space();
-                        i += 1;
-                    }
-                    STOP => {
-                        c.stop(b);
-                        i += 1;
-                    }
-                    _ => {
-                        let ch = text[i..].chars().next().expect("char boundary");
-                        i += ch.len_utf8();
-                        if is_py_space(ch) {
-                            c.space();
-                        } else {
-                            // Lower-casing never yields ASCII white space or `.`, `!`, `?`.
-                            let mut buf = [0u8; 4];
-                            for lc in ch.to_lowercase() {
-                                for &b in lc.encode_utf8(&mut buf).as_bytes() {
-                                    c.sentence_byte(b);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            c.finish();
-        }
-        self.interned = false;
-    }
-
-    /// Interns the words (once per text): equal words get equal ids (the key picks the slot,
-    /// the bytes confirm).
-    fn intern(&mut self) {
-        if self.interned {
-            return;
-        }
-        self.interned = true;
-        let n_words = self.spans.len();
-        self.table.reset(n_words);
-        self.ids.clear();
-        self.word_counts.clear();
-        self.word_counts.resize(n_words, 0);
-        let bytes = &self.clean[..];
-        let spans = &self.spans[..];
-        for (w, (&span, &h)) in spans.iter().zip(&self.hashes).enumerate() {
-            let id = self
-                .table
-                .find_or_insert(h, w as u32, |o| same_bytes(bytes, spans[o as usize], span))
-                .unwrap_or(w as u32);
-            self.word_counts[id as usize] += 1;
-            self.ids.push(id);
-        }
     }
 
     fn sentence_ratio(&mut self, config: &DegenerationConfig) -> Option<f64> {
@@ -702,7 +727,7 @@ impl Scratch {
         }
         let k = self.level(size);
         let l = &self.levels[k];
-        Some(l.repeated as f64 / l.class.len() as f64)
+        Some(l.repeated.len() as f64 / l.class.len() as f64)
     }
 
     /// The index in `levels` of window size `n` (1 ≤ n ≤ words), computing it if needed.
@@ -710,7 +735,6 @@ impl Scratch {
         if let Some(k) = self.find_level(n) {
             return k;
         }
-        self.intern();
         // Split into two computed sizes if possible, the larger first.
         let pair = (n.div_ceil(2)..n)
             .rev()
@@ -730,9 +754,20 @@ impl Scratch {
         }
         let mut out = std::mem::take(&mut self.levels[k]);
         out.size = n;
+        let total = self.spans.len() + 1 - n;
+        out.class.clear();
+        out.class.resize(total, UNIQUE);
+        self.candidates.clear();
+        self.class_counts.clear();
         match pair {
-            Some((a, b)) => self.pair_level(a, b, &mut out),
-            None => self.direct_level(n, &mut out),
+            Some((a, b)) => {
+                self.pair_level(a, b, &mut out);
+                self.finish_level(&mut out);
+            }
+            None => {
+                self.direct_level(&mut out);
+                self.finish_direct_level(&mut out);
+            }
         }
         self.levels[k] = out;
         self.n_levels += 1;
@@ -745,102 +780,118 @@ impl Scratch {
             .position(|l| l.size == n)
     }
 
-    /// Windows of `n` words from the word ids: a rolling hash picks the slot, the ids confirm.
-    /// A window holding a word that occurs once is unique and skips the table.
-    fn direct_level(&mut self, n: usize, out: &mut Level) {
-        let ids = &self.ids[..];
-        let total = ids.len() + 1 - n;
+    /// Classes of the windows of `out.size` words, every window a candidate: a rolling hash of
+    /// the word keys picks the slot, and the window's bytes confirm (words are one space apart
+    /// in the cleaned text, so equal windows are equal byte strings).
+    fn direct_level(&mut self, out: &mut Level) {
+        let n = out.size;
+        let total = out.class.len();
         while self.powers.len() <= n {
             let p = self.powers.last().map_or(1, |p| p.wrapping_mul(HASH_BASE));
             self.powers.push(p);
         }
         let pn = self.powers[n];
-        self.prefix.clear();
-        self.prefix.push(0);
-        let mut h = 0u64;
-        for &id in ids {
-            h = h.wrapping_mul(HASH_BASE).wrapping_add(id as u64 + 1);
-            self.prefix.push(h);
-        }
-        out.class.clear();
-        out.count.clear();
-        out.count.resize(total, 0);
+        let bytes = &self.clean[..];
+        let spans = &self.spans[..];
+        self.word_hashes.clear();
+        self.word_hashes.extend(
+            spans
+                .iter()
+                .map(|&(s, e)| mix(bytes_key(bytes, s as usize, e as usize))),
+        );
+        let hashes = &self.word_hashes[..];
         self.table.reset(total);
-        let (mut distinct, mut repeated) = (0usize, 0usize);
-        // Index + 1 of the last word occurring once among the words seen so far (0: none).
-        let mut last_single = 0usize;
-        for (k, &id) in ids[..n - 1].iter().enumerate() {
-            if self.word_counts[id as usize] == 1 {
-                last_single = k + 1;
-            }
+        // The hash of window i: sum of hashes[i + k] * HASH_BASE^(n - 1 - k) over k < n.
+        let mut h = 0u64;
+        for &w in &hashes[..n - 1] {
+            h = h.wrapping_mul(HASH_BASE).wrapping_add(w);
         }
         for i in 0..total {
-            let end = i + n - 1;
-            if self.word_counts[ids[end] as usize] == 1 {
-                last_single = end + 1;
+            h = h.wrapping_mul(HASH_BASE).wrapping_add(hashes[i + n - 1]);
+            if i > 0 {
+                h = h.wrapping_sub(hashes[i - 1].wrapping_mul(pn));
             }
-            let class = if last_single > i {
-                None
-            } else {
-                let h = self.prefix[i + n].wrapping_sub(self.prefix[i].wrapping_mul(pn));
-                self.table.find_or_insert(h, i as u32, |o| {
-                    let o = o as usize;
-                    ids[o..o + n] == ids[i..i + n]
-                })
-            };
-            match class {
+            let (s, e) = (spans[i].0 as usize, spans[i + n - 1].1 as usize);
+            let first = self.table.find_or_insert(h, i as u32, |o| {
+                let o = o as usize;
+                let (os, oe) = (spans[o].0 as usize, spans[o + n - 1].1 as usize);
+                oe - os == e - s && bytes[os..oe] == bytes[s..e]
+            });
+            let class = match first {
+                Some(o) => out.class[o as usize],
                 None => {
-                    out.class.push(i as u32);
-                    out.count[i] = 1;
-                    distinct += 1;
+                    self.class_counts.push(0);
+                    (self.class_counts.len() - 1) as u32
                 }
-                Some(o) => {
-                    out.class.push(o);
-                    let c = &mut out.count[o as usize];
-                    *c += 1;
-                    repeated += if *c == 2 { 2 } else { 1 };
-                }
-            }
+            };
+            self.class_counts[class as usize] += 1;
+            out.class[i] = class;
         }
-        out.distinct = distinct;
-        out.repeated = repeated;
     }
 
-    /// Windows of `a.size + b.size` words: window i is window i of `a` followed by window
-    /// i + a.size of `b`, keyed exactly by their two classes.
+    /// Classes of the windows of `a.size + b.size` words: window i is window i of `a` followed
+    /// by window i + a.size of `b`, keyed exactly by their two classes. Only the repeated
+    /// windows of `a` can start a repeated window.
     fn pair_level(&mut self, a: usize, b: usize, out: &mut Level) {
         let (la, lb) = (&self.levels[a], &self.levels[b]);
-        let total = self.ids.len() + 1 - out.size;
-        out.class.clear();
-        out.count.clear();
-        out.count.resize(total, 0);
-        self.table.reset(total);
-        let (mut distinct, mut repeated) = (0usize, 0usize);
-        let tail = &lb.class[la.size..];
-        for (i, (&ca, &cb)) in la.class[..total].iter().zip(&tail[..total]).enumerate() {
-            let class = if la.count[ca as usize] == 1 || lb.count[cb as usize] == 1 {
-                None
-            } else {
-                let key = (ca as u64) << 32 | cb as u64;
-                self.table.find_or_insert(key, i as u32, |_| true)
-            };
-            match class {
+        let total = out.class.len();
+        self.table.reset(la.repeated.len());
+        for &i in &la.repeated {
+            let i = i as usize;
+            if i >= total {
+                break;
+            }
+            let cb = lb.class[i + la.size];
+            if cb == UNIQUE {
+                continue;
+            }
+            let key = (la.class[i] as u64) << 32 | cb as u64;
+            let next = self.class_counts.len() as u32;
+            let class = match self.table.find_or_insert(key, next, |_| true) {
+                Some(c) => c,
                 None => {
-                    out.class.push(i as u32);
-                    out.count[i] = 1;
-                    distinct += 1;
+                    self.class_counts.push(0);
+                    next
                 }
-                Some(o) => {
-                    out.class.push(o);
-                    let c = &mut out.count[o as usize];
-                    *c += 1;
-                    repeated += if *c == 2 { 2 } else { 1 };
-                }
+            };
+            self.class_counts[class as usize] += 1;
+            out.class[i] = class;
+            self.candidates.push(i as u32);
+        }
+    }
+
+    /// Keeps the classes of the windows of a direct level that have company; the others are
+    /// unique.
+    fn finish_direct_level(&mut self, out: &mut Level) {
+        out.repeated.clear();
+        for (i, c) in out.class.iter_mut().enumerate() {
+            if self.class_counts[*c as usize] > 1 {
+                out.repeated.push(i as u32);
+            } else {
+                *c = UNIQUE;
             }
         }
-        out.distinct = distinct;
-        out.repeated = repeated;
+        out.distinct = self.class_counts.len();
     }
+
+    /// Keeps the classes of the candidate windows that have company; the others are unique.
+    fn finish_level(&mut self, out: &mut Level) {
+        out.repeated.clear();
+        for &i in &self.candidates {
+            let c = &mut out.class[i as usize];
+            if self.class_counts[*c as usize] > 1 {
+                out.repeated.push(i);
+            } else {
+                *c = UNIQUE;
+            }
+        }
+        out.distinct = out.class.len() - self.candidates.len() + self.class_counts.len();
+    }
+}
+
+/// Spreads a word key's bits (short words' keys are their bytes) before the rolling hash.
+fn mix(key: u64) -> u64 {
+    (key ^ (key >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (key >> 32)
 }
 
 fn fold(h: u64) -> u64 {
