@@ -8,6 +8,7 @@
 pub mod boxed;
 pub mod consistency;
 pub mod degeneration;
+pub mod pyliteral;
 pub mod recognition;
 pub mod retrieval;
 
