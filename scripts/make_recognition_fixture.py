@@ -120,7 +120,8 @@ HAND = [
     "'\\U00000041'", "'\\U00110000'", "'\\u12'", "'\\101'", "'\\777'", "'\\0'", "'\\8'", "'\\d'",
     "b'\\777'", "b'\\400'", "b'\\u0041'", "b'\\x80'", "b'é'", "'é'", "'\\ud800'", "'\\\nx'",
     "'''a'''", '"""a\nb"""', "'''a'b'''", '"""a"b"""', "'''a''b'''", '"""a""b"""',
-    "'''a\\'''b'''", "'''\n1'''", "'''a'''b", "[''' 1 ''', 1]", "'''é'''", "'''a''''", "'a\nb'", "'a", "'a\\'", "r'\\'", "r'\\''", "'\\''",
+    "'''a\\'''b'''", "'''\n1'''", "'''a'''b", "[''' 1 ''', 1]", "'''é'''", "'''a''''", "'a\nb'",
+    "'a", "'a\\'", "r'\\'", "r'\\''", "'\\''",
     "['a', 'a', 'b']", "[('a', 1), ('a', 1.0)]", "['1', '01']", "'\\a\\b\\f\\n\\r\\t\\v'",
     "x'a'", "'a'b", "'a'.upper()", "'a'[0]", "['\\N{DASH']", "'#'", "'a' # 'b'",
     # tuples, nesting, hashability
@@ -264,7 +265,8 @@ def render_answer(rng, gold):
 
 def mutate(rng, s):
     """A random small edit, mostly making the text invalid in some way."""
-    alphabet = list("[](),:+-_.0123456789xobjeEJ'\"# \n\t\\") + ["True", "None", "set()", "...", "0x", "1e"]
+    alphabet = list("[](),:+-_.0123456789xobjeEJ'\"# \n\t\\")
+    alphabet += ["True", "None", "set()", "...", "0x", "1e"]
     for _ in range(rng.randint(1, 3)):
         op = rng.random()
         i = rng.randrange(len(s) + 1)
@@ -381,7 +383,8 @@ def gen_literal(rng, depth=0):
             return rng.choice(["b", "B", "br", "rb", "Rb", "bR"]) + q + body + q
         if kind == "const":
             return rng.choice(["True", "False", "None", "...", "set()", "set( )", "(set)()"])
-        return rng.choice(["-", "+", "- ", "-("]) + rng.choice(["1", "2.5", "0x1", "1j", "1e309"]) + ""
+        pre, post = rng.choice([("-", ""), ("+", ""), ("- ", ""), ("-(", ")"), ("+ (", " )")])
+        return pre + rng.choice(["1", "2.5", "0x1", "1j", "1e309", "True"]) + post
     items = [gen_literal(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     sep = "," + ws()
     kind = rng.choice(["list", "tuple", "set", "dict", "paren"])

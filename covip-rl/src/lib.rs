@@ -12,6 +12,7 @@
 //! ```
 //! use covip_rl::{recognition_reward, consistency_reward, DegenerationFilter};
 //! assert_eq!(recognition_reward("Answer: \\boxed{[1, 3]}", &[3, 1]), 1.0);
+//! assert_eq!(recognition_reward("\\boxed{(3.0, 0b1)  # as Python reads it}", &[3, 1]), 1.0);
 //! assert_eq!(consistency_reward("Yes, it is the same cup.", "yes"), 1.0);
 //! let report = DegenerationFilter::default().report("A red kite over the river.").unwrap();
 //! assert!(!report.degenerate);

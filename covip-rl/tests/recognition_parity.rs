@@ -134,7 +134,8 @@ fn literal_eval_equals_python_on_every_source() {
             || ours_distinct != rec["distinct"].as_u64()
         {
             mismatches.push(format!(
-                "{source:?}: python ok={ok} {expected_value:?} distinct {}, ours {got:?} {ours_value:?} distinct {ours_distinct:?}",
+                "{source:?}: python ok={ok} {expected_value:?} distinct {}, \
+                 ours {got:?} {ours_value:?} distinct {ours_distinct:?}",
                 rec["distinct"]
             ));
         }

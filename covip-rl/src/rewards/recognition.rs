@@ -25,10 +25,11 @@ pub enum RecognitionParse {
     StrictIntegers,
 }
 
-/// The [`RecognitionParse::StrictIntegers`] reading: the content of a box as a set of integers: a bare integer, a `[...]` list, a `(...)`
-/// tuple or a bare comma-separated sequence (`1, 2`, as Python's literal syntax reads it), with
+/// The [`RecognitionParse::StrictIntegers`] reading of a box: a set of integers from a bare
+/// integer, a `[...]` list, a `(...)` tuple or a bare comma-separated sequence (`1, 2`), with
 /// surrounding white space and a trailing comma allowed. Duplicates collapse. `None` when the
-/// text is anything else (floats, words, nested lists, unbalanced brackets).
+/// text is anything else (floats, booleans, other bases, words, nested lists, comments,
+/// unbalanced brackets).
 ///
 /// ```
 /// use covip_rl::rewards::recognition::parse_index_set;
