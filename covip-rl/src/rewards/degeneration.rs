@@ -471,6 +471,12 @@ fn eq_mask(x: u64, c: u8) -> u64 {
     !(((t & LOW7) + LOW7) | t) & HIGH
 }
 
+/// Where the bytes of the ASCII `x` equal `c`.
+#[inline]
+fn ascii_eq(x: u64, c: u8) -> u64 {
+    !((x ^ (c as u64 * ONES)) + LOW7) & HIGH
+}
+
 /// Where the bytes of the ASCII `x` lie in `lo..=hi`.
 #[inline]
 fn range_mask(x: u64, lo: u8, hi: u8) -> u64 {
@@ -573,10 +579,15 @@ fn clean(
         if i + 8 <= n {
             let x = word8(bytes, i);
             if x & HIGH == 0 {
-                let ws = range_mask(x, 0x09, 0x0d) | range_mask(x, 0x1c, 0x20);
-                let below_space = !(x + (0x80 - 0x20) * ONES) & HIGH;
+                // Bytes up to 0x20 are white space or control bytes; usually only spaces.
+                let low = !(x + (0x80 - 0x21) * ONES) & HIGH;
+                let ws = if low & !ascii_eq(x, b' ') == 0 {
+                    low
+                } else {
+                    range_mask(x, 0x09, 0x0d) | range_mask(x, 0x1c, 0x20)
+                };
                 let doubled = ws & (ws << 8 | (after_space as u64) << 7);
-                if (below_space & !ws) | doubled == 0 {
+                if (low & !ws) | doubled == 0 {
                     let fill = (ws >> 7) * 0xff;
                     let y = (ascii_lower8(x) & !fill) | (fill & (b' ' as u64 * ONES));
                     out[pos..pos + 8].copy_from_slice(&y.to_le_bytes());
@@ -585,7 +596,12 @@ fn clean(
                         split.space(pos + m.trailing_zeros() as usize / 8);
                         m &= m - 1;
                     }
-                    let mut m = eq_mask(x, b'.') | eq_mask(x, b'!') | eq_mask(x, b'?');
+                    // `!` (0x21), `.` (0x2e) and `?` (0x3f) lie among the rarer bytes 0x21..=0x3f.
+                    let mut m = if range_mask(x, 0x21, 0x3f) == 0 {
+                        0
+                    } else {
+                        ascii_eq(x, b'.') | ascii_eq(x, b'!') | ascii_eq(x, b'?')
+                    };
                     while m != 0 {
                         split.stop(out, pos + m.trailing_zeros() as usize / 8);
                         m &= m - 1;
