@@ -4,8 +4,15 @@
 //!
 //! Nothing here depends on a model: the crate is what every other covip crate reads data with.
 //!
+//! Features, all on by default: `parquet` (the Parquet downstream reader and writer),
+//! `images` (image decoding, `ImageRef::decode`), `assembly` (context assembly over
+//! embeddings). With `default-features = false` the crate holds the schemas, the JSON formats
+//! and the prompts, and depends on serde and a few small crates; the `bundled` sample set
+//! needs all three.
+//!
 //! ```
 //! use covip_data::formats;
+//! # #[cfg(feature = "parquet")] // the sample folder holds a Parquet set
 //! # fn main() -> Result<(), covip_data::DataError> {
 //! let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample");
 //! for dataset in formats::load(&root)? {
@@ -13,9 +20,13 @@
 //!     assert!(summary.problems.is_empty(), "{:?}", summary.problems);
 //! }
 //! # Ok(()) }
+//! # #[cfg(not(feature = "parquet"))] fn main() {}
 //! ```
 
+#[cfg(feature = "assembly")]
 pub mod assembly;
+/// The bundled sample set needs every optional reader and writer.
+#[cfg(all(feature = "parquet", feature = "images", feature = "assembly"))]
 pub mod bundled;
 pub mod concept;
 pub mod diagnostics;

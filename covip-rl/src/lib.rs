@@ -4,10 +4,18 @@
 //!   ([`recognition_reward`]), object consistency ([`consistency_reward`]), the degeneration
 //!   filter ([`DegenerationFilter`]) and the retrieval reward ([`retrieval_reward`],
 //!   [`caption_reward`]).
-//! - [`judge`]: the [`judge::Judge`] abstraction and its OpenAI-compatible, lexical and cached
-//!   implementations; [`judge::score_caption`] asks a judge only for non-degenerate captions.
-//! - [`loss`]: group advantages and the GSPO / GSPO-token / GRPO / Dr.GRPO losses on burn
-//!   tensors (SPEC §5).
+//! - [`records`]: reward records tagged by `task` (what `covip reward` reads) and their reward.
+//! - `judge` (feature `judges`): the `Judge` abstraction and its OpenAI-compatible, lexical and
+//!   cached implementations; `judge::score_caption` asks a judge only for non-degenerate
+//!   captions.
+//! - `loss` (feature `losses`): group advantages and the GSPO / GSPO-token / GRPO / Dr.GRPO
+//!   losses on burn tensors (SPEC §5).
+//!
+//! Features, all on by default: `losses` (burn), `judges` (an HTTP client), `tokenizers`
+//! (token counting with a `tokenizer.json`, `DegenerationFilter::with_tokenizer_file`), `data`
+//! (covip-data's Parquet, image and assembly readers); `tls` adds HTTPS to the judge client.
+//! With `default-features = false` the crate is the rewards, the degeneration filter and the
+//! records alone, on serde and covip-data's schemas.
 //!
 //! ```
 //! use covip_rl::{recognition_reward, consistency_reward, DegenerationFilter};
@@ -17,16 +25,21 @@
 //! let report = DegenerationFilter::default().report("A red kite over the river.").unwrap();
 //! assert!(!report.degenerate);
 //! ```
+#[cfg(feature = "judges")]
 pub mod judge;
+#[cfg(feature = "losses")]
 pub mod loss;
+pub mod records;
 pub mod rewards;
 
+#[cfg(feature = "losses")]
 pub use loss::{
     AdvantageScale, Advantages, LossError, LossStats, PolicyLoss, PolicyLossConfig,
     PolicyLossInput, PolicyLossKind, group_advantages, policy_loss,
 };
+pub use records::{RecordError, RecordReward, RewardRecord, RewardSettings};
 pub use rewards::{
-    CaptionReward, DegenerationConfig, DegenerationFilter, DegenerationReport, RetrievalConfig,
-    RetrievalScore, RewardError, TokenCountError, TokenCounter, caption_reward, consistency_reward,
-    recognition_reward, retrieval_reward,
+    CaptionAnswers, CaptionReward, DegenerationConfig, DegenerationFilter, DegenerationReport,
+    RetrievalConfig, RetrievalScore, RewardError, TokenCountError, TokenCounter, caption_reward,
+    caption_reward_with, consistency_reward, recognition_reward, retrieval_reward,
 };

@@ -1,8 +1,6 @@
 //! Randomised properties of the degeneration filter (fixed seeds) and the length limit through
 //! a real `tokenizers::Tokenizer`.
-use std::sync::Arc;
-
-use covip_rl::{DegenerationConfig, DegenerationFilter, TokenCounter};
+use covip_rl::{DegenerationConfig, DegenerationFilter};
 
 struct Rng(u64);
 impl Rng {
@@ -125,7 +123,10 @@ fn thresholds_are_configurable() {
 }
 
 #[test]
+#[cfg(feature = "tokenizers")]
 fn length_limit_through_a_real_tokenizer() {
+    use covip_rl::TokenCounter;
+    use std::sync::Arc;
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/tokenizer_wordlevel.json"

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostics::{DiagnosticKind, DiagnosticSample};
-use crate::error::{DataError, Loaded, Problem, RecordLoc};
+use crate::error::{DataError, Loaded, Problem};
 use crate::formats::json;
 use crate::image::ImageRef;
 use crate::sample::ContextEntry;
@@ -134,6 +134,27 @@ pub fn read_downstream_json(path: &Path) -> Result<Loaded<DiagnosticSample>, Dat
     Ok(out)
 }
 
+/// The usual file extension of encoded image bytes, from their signature (`bin` if unknown).
+#[cfg(feature = "images")]
+fn image_extension(bytes: &[u8]) -> &'static str {
+    image::guess_format(bytes)
+        .ok()
+        .and_then(|f| f.extensions_str().first().copied())
+        .unwrap_or("bin")
+}
+
+/// Without the image crate: the signatures of the two formats covip decodes, PNG and JPEG.
+#[cfg(not(feature = "images"))]
+fn image_extension(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "png"
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "jpg"
+    } else {
+        "bin"
+    }
+}
+
 /// Writes a downstream set as JSONL (or a JSON array for `.json`). Embedded images are
 /// written as files into `image_dir` (created if needed) and referenced by path, relative to
 /// the output file's folder when possible.
@@ -154,10 +175,7 @@ pub fn write_downstream_json(
             )),
             ImageRef::Embedded { bytes, path: name } => {
                 std::fs::create_dir_all(image_dir).map_err(|e| DataError::io(image_dir, e))?;
-                let ext = image::guess_format(bytes)
-                    .ok()
-                    .and_then(|f| f.extensions_str().first().copied())
-                    .unwrap_or("bin");
+                let ext = image_extension(bytes);
                 let stem = name
                     .as_deref()
                     .and_then(|n| Path::new(n).file_stem())
@@ -199,6 +217,7 @@ pub fn write_downstream_json(
 }
 
 /// Record location helper for Parquet rows.
-pub(crate) fn row_loc(i: usize) -> RecordLoc {
-    RecordLoc::Index(i)
+#[cfg(feature = "parquet")]
+pub(crate) fn row_loc(i: usize) -> crate::error::RecordLoc {
+    crate::error::RecordLoc::Index(i)
 }

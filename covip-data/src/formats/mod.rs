@@ -1,6 +1,7 @@
 //! Readers and writers of the released formats, and detection of which one a path holds.
 pub mod downstream;
 pub mod json;
+#[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod test_set;
 pub mod train;
@@ -12,6 +13,7 @@ use crate::error::{DataError, Loaded};
 use crate::sample::Sample;
 
 pub use downstream::{read_downstream_json, write_downstream_json};
+#[cfg(feature = "parquet")]
 pub use parquet::{read_downstream_parquet, write_downstream_parquet};
 pub use test_set::{read_test_set, write_test_set};
 pub use train::{TrainRecord, read_train, read_train_samples, write_train};
@@ -147,6 +149,28 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
         }
     }
     Ok(())
+}
+
+/// Without the `parquet` feature a Parquet file is recognised but neither read nor written:
+/// both calls answer this error.
+#[cfg(not(feature = "parquet"))]
+fn parquet_disabled(path: &Path) -> DataError {
+    DataError::Parquet {
+        path: path.to_path_buf(),
+        message: "covip-data was built without its `parquet` feature".into(),
+    }
+}
+
+/// Reading Parquet needs the `parquet` feature; without it, an error naming the file.
+#[cfg(not(feature = "parquet"))]
+pub fn read_downstream_parquet(path: &Path) -> Result<Loaded<DiagnosticSample>, DataError> {
+    Err(parquet_disabled(path))
+}
+
+/// Writing Parquet needs the `parquet` feature; without it, an error naming the file.
+#[cfg(not(feature = "parquet"))]
+pub fn write_downstream_parquet(path: &Path, _: &[DiagnosticSample]) -> Result<(), DataError> {
+    Err(parquet_disabled(path))
 }
 
 fn load_downstream(path: &Path) -> Result<Loaded<DiagnosticSample>, DataError> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DataError, Loaded, Problem};
 use crate::formats::json;
 use crate::image::ImageRef;
-use crate::qa::{Letter, Qa};
+use crate::qa::Qa;
 use crate::sample::{ContextEntry, Sample, TaskKind};
 use crate::validate::{QAS_PER_CONCEPT, qa_list_problems};
 
@@ -321,14 +321,10 @@ pub fn write_train(path: &Path, records: &[TrainRecord]) -> Result<(), DataError
     }
 }
 
-/// Letters never used as a positive QA's correct answer: `D` is "cannot be determined".
-pub(crate) fn positive_answer_is_valid(letter: Letter) -> bool {
-    letter != Letter::D
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qa::Letter;
 
     fn qa(id: &str, c: Letter) -> Qa {
         Qa::new(
@@ -400,7 +396,7 @@ mod tests {
 
     #[test]
     fn positive_d_is_flagged() {
-        assert!(!positive_answer_is_valid(Letter::D));
+        assert!(!crate::validate::positive_answer_is_valid(Letter::D));
         let mut rec = TrainRecord::from_sample(&caption_sample()).unwrap();
         rec.pos_qas[0][1].correct_answer = Letter::D;
         let p = rec.problems();

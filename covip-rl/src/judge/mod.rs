@@ -18,8 +18,8 @@ use covip_data::prompt::{self, Templates};
 use covip_data::{Letter, Qa};
 
 use crate::rewards::{
-    CaptionReward, DEGENERATE_REWARD, DegenerationFilter, RetrievalConfig, RewardError,
-    retrieval_reward,
+    CaptionAnswers, CaptionReward, DegenerationFilter, RetrievalConfig, RewardError,
+    caption_reward_with,
 };
 
 pub use cache::CachedJudge;
@@ -52,6 +52,15 @@ pub enum JudgeError {
     /// The answer cache could not be read or written.
     #[error("cache {path}: {message}")]
     Cache { path: PathBuf, message: String },
+}
+
+/// Why [`score_caption`] could not score a caption: the reward or the judge failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error(transparent)]
+    Reward(#[from] RewardError),
+    #[error("judge: {0}")]
+    Judge(#[from] JudgeError),
 }
 
 /// Answers batches of questions with raw text.
@@ -181,18 +190,24 @@ pub fn score_caption<J: Judge + ?Sized>(
     pos: &[Qa],
     neg: &[Qa],
     config: &RetrievalConfig,
-) -> Result<JudgedCaption, RewardError> {
-    if filter.is_degenerate(caption)? {
-        return Ok(JudgedCaption {
-            reward: CaptionReward {
-                reward: DEGENERATE_REWARD,
-                degenerate: true,
-                retrieval: None,
-            },
-            judge_pos: Vec::new(),
-            judge_neg: Vec::new(),
-        });
-    }
+) -> Result<JudgedCaption, ScoreError> {
+    let ask = || ask_about_caption(judge, caption, pos, neg).map_err(ScoreError::Judge);
+    let (reward, answers) = caption_reward_with(filter, caption, pos, neg, config, ask)?;
+    let answers = answers.unwrap_or_default();
+    Ok(JudgedCaption {
+        reward,
+        judge_pos: answers.pos,
+        judge_neg: answers.neg,
+    })
+}
+
+/// The judge's answers to every positive then negative QA about `caption`, in one batch.
+fn ask_about_caption<J: Judge + ?Sized>(
+    judge: &J,
+    caption: &str,
+    pos: &[Qa],
+    neg: &[Qa],
+) -> Result<CaptionAnswers<String>, JudgeError> {
     let requests: Vec<JudgeRequest<'_>> = pos
         .iter()
         .chain(neg)
@@ -201,28 +216,18 @@ pub fn score_caption<J: Judge + ?Sized>(
             qa,
         })
         .collect();
-    let mut answers = Vec::with_capacity(requests.len());
-    for a in judge.answer_batch(&requests) {
-        answers.push(a?);
-    }
+    let mut answers = judge
+        .answer_batch(&requests)
+        .into_iter()
+        .collect::<Result<Vec<String>, JudgeError>>()?;
     if answers.len() != requests.len() {
-        return Err(RewardError::Judge(JudgeError::Response {
+        return Err(JudgeError::Response {
             url: judge.identity(),
             message: format!("{} answers for {} questions", answers.len(), requests.len()),
-        }));
+        });
     }
-    let judge_neg = answers.split_off(pos.len());
-    let judge_pos = answers;
-    let score = retrieval_reward(pos, &judge_pos, neg, &judge_neg, config)?;
-    Ok(JudgedCaption {
-        reward: CaptionReward {
-            reward: score.reward,
-            degenerate: false,
-            retrieval: Some(score),
-        },
-        judge_pos,
-        judge_neg,
-    })
+    let neg = answers.split_off(pos.len());
+    Ok(CaptionAnswers { pos: answers, neg })
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub struct TokenCountError(pub String);
 
 /// Uses `encode(text, add_special_tokens = true)`, as `tokenizer.encode(text)` does in
 /// `transformers` (Qwen tokenizers add no special tokens to plain text).
+#[cfg(feature = "tokenizers")]
 impl TokenCounter for tokenizers::Tokenizer {
     fn count_tokens(&self, text: &str) -> Result<usize, TokenCountError> {
         self.encode(text, true)
@@ -150,6 +151,7 @@ impl DegenerationFilter {
     }
 
     /// Applies the length limit with the Hugging Face tokenizer in `path` (`tokenizer.json`).
+    #[cfg(feature = "tokenizers")]
     pub fn with_tokenizer_file(self, path: &std::path::Path) -> Result<Self, TokenCountError> {
         let tok = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| TokenCountError(format!("loading tokenizer {}: {e}", path.display())))?;

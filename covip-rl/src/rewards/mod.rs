@@ -4,7 +4,10 @@
 //! |---|---|---|
 //! | `multi_vision` | recognition F1 r_vis | [`recognition_reward`] |
 //! | `vision` | object consistency | [`consistency_reward`] |
-//! | `caption` | δ(y) then r_ret | [`caption_reward`] (judge answers given) or [`crate::judge::score_caption`] |
+//! | `caption` | δ(y) then r_ret | [`caption_reward`] (judge answers given), [`caption_reward_with`] (answers asked for) |
+//!
+//! Nothing here knows about judges: a caller that asks one (the `judge` module) passes its
+//! answers in.
 pub mod boxed;
 pub mod consistency;
 pub mod degeneration;
@@ -36,6 +39,33 @@ pub struct CaptionReward {
     pub retrieval: Option<RetrievalScore>,
 }
 
+impl CaptionReward {
+    /// The reward of a caption that δ(y) rejects.
+    pub const DEGENERATE: CaptionReward = CaptionReward {
+        reward: DEGENERATE_REWARD,
+        degenerate: true,
+        retrieval: None,
+    };
+
+    /// The reward of a non-degenerate caption: r_ret.
+    pub fn retrieved(score: RetrievalScore) -> CaptionReward {
+        CaptionReward {
+            reward: score.reward,
+            degenerate: false,
+            retrieval: Some(score),
+        }
+    }
+}
+
+/// A judge's raw answers about one caption, in QA order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptionAnswers<S> {
+    /// Answers to the positive QAs, flattened in order.
+    pub pos: Vec<S>,
+    /// Answers to the negative QAs.
+    pub neg: Vec<S>,
+}
+
 /// Why a caption reward could not be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum RewardError {
@@ -43,8 +73,6 @@ pub enum RewardError {
     TokenCount(#[from] TokenCountError),
     #[error(transparent)]
     AnswerCount(#[from] AnswerCountMismatch),
-    #[error("judge: {0}")]
-    Judge(#[from] crate::judge::JudgeError),
     /// A non-degenerate caption came without judge answers.
     #[error("caption is not degenerate but no judge answers were given")]
     MissingJudgeAnswers,
@@ -74,20 +102,48 @@ pub fn caption_reward<S: AsRef<str>>(
     judge_neg: Option<&[S]>,
     config: &RetrievalConfig,
 ) -> Result<CaptionReward, RewardError> {
-    if filter.is_degenerate(caption)? {
-        return Ok(CaptionReward {
-            reward: DEGENERATE_REWARD,
-            degenerate: true,
-            retrieval: None,
-        });
-    }
-    let (Some(jp), Some(jn)) = (judge_pos, judge_neg) else {
-        return Err(RewardError::MissingJudgeAnswers);
+    let given = || match (judge_pos, judge_neg) {
+        (Some(pos), Some(neg)) => Ok(CaptionAnswers {
+            pos: pos.iter().collect(),
+            neg: neg.iter().collect(),
+        }),
+        _ => Err(RewardError::MissingJudgeAnswers),
     };
-    let score = retrieval_reward(pos, jp, neg, jn, config)?;
-    Ok(CaptionReward {
-        reward: score.reward,
-        degenerate: false,
-        retrieval: Some(score),
-    })
+    caption_reward_with(filter, caption, pos, neg, config, given).map(|(reward, _)| reward)
+}
+
+/// The caption reward, calling `answers` for the judge's answers only when `filter` finds the
+/// caption not degenerate; returns the answers it used with the reward. What a caller that
+/// asks a judge builds on (`judge::score_caption` with the `judges` feature): its
+/// error type only has to take a [`RewardError`].
+///
+/// ```
+/// use covip_data::{Letter, Qa};
+/// use covip_rl::rewards::{caption_reward_with, CaptionAnswers, RewardError};
+/// use covip_rl::{DegenerationFilter, RetrievalConfig};
+/// let pos = [Qa::new("p", "Who?", ["Mina", "Jun", "Ara"], "cannot tell", Letter::B)];
+/// let ask = || Ok::<_, RewardError>(CaptionAnswers { pos: vec!["\\boxed{B}"], neg: vec![] });
+/// let (r, used) = caption_reward_with(&DegenerationFilter::default(), "Jun waves.", &pos, &[],
+///                                     &RetrievalConfig::default(), ask).unwrap();
+/// assert_eq!((r.degenerate, used.unwrap().pos), (false, vec!["\\boxed{B}"]));
+/// ```
+pub fn caption_reward_with<S, E>(
+    filter: &DegenerationFilter,
+    caption: &str,
+    pos: &[Qa],
+    neg: &[Qa],
+    config: &RetrievalConfig,
+    answers: impl FnOnce() -> Result<CaptionAnswers<S>, E>,
+) -> Result<(CaptionReward, Option<CaptionAnswers<S>>), E>
+where
+    S: AsRef<str>,
+    E: From<RewardError>,
+{
+    if filter.is_degenerate(caption).map_err(RewardError::from)? {
+        return Ok((CaptionReward::DEGENERATE, None));
+    }
+    let answers = answers()?;
+    let score = retrieval_reward(pos, &answers.pos, neg, &answers.neg, config)
+        .map_err(RewardError::from)?;
+    Ok((CaptionReward::retrieved(score), Some(answers)))
 }

@@ -1,5 +1,5 @@
 //! Retrieval reward r_ret for task `caption` (SPEC §4.3), from the judge's raw answers.
-use covip_data::{Letter, Qa};
+use covip_data::{Letter, Polarity, Qa};
 
 use super::boxed::answer_contains;
 
@@ -37,14 +37,34 @@ pub struct RetrievalScore {
     pub reward: f64,
 }
 
-/// The judge answers do not line up with the QAs.
+/// The judge answers do not line up with the QAs; the message names the record field
+/// (`judge_pos` or `judge_neg`) that holds the answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{which}: {answers} judge answers for {qas} QAs")]
+#[error(
+    "{}: {answers} answers for {qas} {} QAs",
+    answers_field(*polarity),
+    polarity_word(*polarity)
+)]
 pub struct AnswerCountMismatch {
-    /// `"positive"` or `"negative"`.
-    pub which: &'static str,
+    /// Which QAs the answers were for.
+    pub polarity: Polarity,
     pub answers: usize,
     pub qas: usize,
+}
+
+/// The reward record's field holding the answers to QAs of `polarity`.
+fn answers_field(polarity: Polarity) -> &'static str {
+    match polarity {
+        Polarity::Positive => "judge_pos",
+        Polarity::Negative => "judge_neg",
+    }
+}
+
+fn polarity_word(polarity: Polarity) -> &'static str {
+    match polarity {
+        Polarity::Positive => "positive",
+        Polarity::Negative => "negative",
+    }
 }
 
 /// r_ret from the judge's raw outputs. `pos` are the positive QAs flattened in order (all
@@ -78,14 +98,14 @@ where
 {
     if pos.len() != judge_pos.len() {
         return Err(AnswerCountMismatch {
-            which: "positive",
+            polarity: Polarity::Positive,
             answers: judge_pos.len(),
             qas: pos.len(),
         });
     }
     if neg.len() != judge_neg.len() {
         return Err(AnswerCountMismatch {
-            which: "negative",
+            polarity: Polarity::Negative,
             answers: judge_neg.len(),
             qas: neg.len(),
         });
@@ -194,7 +214,8 @@ mod tests {
             &Default::default(),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "positive: 0 judge answers for 1 QAs");
+        assert_eq!(e.polarity, Polarity::Positive);
+        assert_eq!(e.to_string(), "judge_pos: 0 answers for 1 positive QAs");
     }
 
     #[test]
