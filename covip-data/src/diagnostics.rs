@@ -255,14 +255,14 @@ pub fn build_diagnostic_set(
 }
 
 /// Token-set F1 of an answer against the gold place, as LSD scores it: lower-cased,
-/// split on white space, compared as sets; both empty scores 1.
+/// split on white space, compared as sets; both empty scores 1. Lower-casing and splitting
+/// are Python's (`set(s.lower().split())`, [`crate::pystr`]).
 pub fn token_set_f1(prediction: &str, gold: &str) -> f64 {
+    use crate::pystr;
     use std::collections::HashSet;
-    let p: HashSet<String> = prediction
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect();
-    let g: HashSet<String> = gold.split_whitespace().map(str::to_lowercase).collect();
+    let (prediction, gold) = (pystr::lower(prediction), pystr::lower(gold));
+    let p: HashSet<&str> = pystr::split_whitespace(&prediction).collect();
+    let g: HashSet<&str> = pystr::split_whitespace(&gold).collect();
     if p.is_empty() && g.is_empty() {
         return 1.0;
     }
@@ -414,5 +414,8 @@ mod tests {
         assert_eq!(token_set_f1("Central Park", "central park"), 1.0);
         let f = token_set_f1("at the central park", "central park");
         assert!((f - 2.0 * 0.5 * 1.0 / 1.5).abs() < 1e-12);
+        // Python splits on U+001F and lower-cases a final sigma by context.
+        assert_eq!(token_set_f1("central\x1fpark", "central park"), 1.0);
+        assert_eq!(token_set_f1("ΟΔΟΣ", "\u{3bf}\u{3b4}\u{3bf}\u{3c2}"), 1.0);
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::error::{Problem, RecordLoc};
+use crate::error::{DataError, Problem, RecordLoc};
 use crate::formats::Dataset;
 use crate::validate::check_image;
 
@@ -27,6 +27,32 @@ pub struct Summary {
     pub by_context_size: BTreeMap<usize, usize>,
     /// Every problem, formatted `file: record: field: message`.
     pub problems: Vec<String>,
+}
+
+/// What `covip data inspect` reports for a path: a summary per dataset, and the number of
+/// problems over all of them.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    pub datasets: Vec<Summary>,
+    pub problems: usize,
+}
+
+/// Loads every dataset at `path` (a file or a folder, [`crate::formats::load`]) and
+/// summarises each; a path that holds none is an error.
+pub fn inspect(path: &Path, check_images: bool) -> Result<Report, DataError> {
+    let datasets = crate::formats::load(path)?;
+    if datasets.is_empty() {
+        return Err(DataError::Other(format!(
+            "{}: no training list, test set or downstream set found",
+            path.display()
+        )));
+    }
+    let datasets: Vec<Summary> = datasets
+        .iter()
+        .map(|d| summarize(d, check_images))
+        .collect();
+    let problems = datasets.iter().map(|s| s.problems.len()).sum();
+    Ok(Report { datasets, problems })
 }
 
 /// Summarises a dataset; with `check_images`, every image is opened and decoded too.

@@ -1,8 +1,8 @@
 //! File helpers every long run shares: atomic writes and an append-only log of finished
 //! units, so an interrupted run resumes where it stopped and never leaves a half-written file.
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -12,6 +12,11 @@ use crate::error::DataError;
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
 /// readers see either the old file or the whole new one.
+///
+/// The temporary file has a fresh random name (`tempfile`), so threads or processes writing
+/// the same path at once never share one: the last rename wins, whole. Its name is hidden
+/// (`.<name>.<random>.tmp`) so a folder scan skips one left by a killed process. The file is
+/// created with mode 0666 less the umask, as `File::create` would.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -21,21 +26,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let file_name = path
         .file_name()
         .ok_or_else(|| DataError::Other(format!("{}: not a file path", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(DataError::io(path, e));
-    }
+    let prefix = format!(".{}.", file_name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(<fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o666));
+    let mut tmp = builder
+        .tempfile_in(&dir)
+        .map_err(|e| DataError::io(&dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| DataError::io(path, e))?;
+    // On failure the temporary file is removed when `PersistError` drops it.
+    tmp.persist(path)
+        .map_err(|e| DataError::io(path, e.error))?;
     Ok(())
 }
 
@@ -67,70 +71,19 @@ struct LogLine<V> {
 
 impl<V: Serialize + DeserializeOwned + Clone> ResumeLog<V> {
     /// Opens (creating if needed) the log at `path` and loads the finished units.
+    ///
+    /// A torn last line (no newline, not an entry) is cut off with a warning, since its unit
+    /// simply runs again; any other malformed line is an error naming it
+    /// ([`crate::jsonl::open_log`]).
     pub fn open(path: impl Into<PathBuf>) -> Result<ResumeLog<V>, DataError> {
         let path = path.into();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-        }
+        let (records, file) = crate::jsonl::open_log::<LogLine<V>>(&path)?;
         let mut done = HashMap::new();
         let mut order = Vec::new();
-        let mut needs_newline = false;
-        if path.exists() {
-            let f = File::open(&path).map_err(|e| DataError::io(&path, e))?;
-            let lines: Vec<String> = BufReader::new(f)
-                .lines()
-                .collect::<Result<_, _>>()
-                .map_err(|e| DataError::io(&path, e))?;
-            let text_len = fs::metadata(&path)
-                .map_err(|e| DataError::io(&path, e))?
-                .len();
-            if text_len > 0 {
-                let bytes = fs::read(&path).map_err(|e| DataError::io(&path, e))?;
-                needs_newline = bytes.last() != Some(&b'\n');
+        for (_, l) in records.records {
+            if done.insert(l.key.clone(), l.value).is_none() {
+                order.push(l.key);
             }
-            let last = lines.len();
-            for (i, line) in lines.iter().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<LogLine<V>>(line) {
-                    Ok(l) => {
-                        if done.insert(l.key.clone(), l.value).is_none() {
-                            order.push(l.key);
-                        }
-                    }
-                    Err(e) if i + 1 == last => {
-                        tracing::warn!(
-                            "{}: line {}: dropping a torn last entry ({e}); it will be redone",
-                            path.display(),
-                            i + 1
-                        );
-                        let mut kept = lines[..i].join("\n");
-                        if !kept.is_empty() {
-                            kept.push('\n');
-                        }
-                        write_atomic(&path, kept.as_bytes())?;
-                        needs_newline = false;
-                    }
-                    Err(e) => {
-                        return Err(DataError::Other(format!(
-                            "{}: line {}: not a resume-log entry: {e}",
-                            path.display(),
-                            i + 1
-                        )));
-                    }
-                }
-            }
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| DataError::io(&path, e))?;
-        let mut file = file;
-        if needs_newline {
-            // A torn entry lacks its newline: end it so the next entry starts on a fresh line.
-            file.write_all(b"\n").map_err(|e| DataError::io(&path, e))?;
         }
         Ok(ResumeLog {
             path,
@@ -203,6 +156,44 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_atomic_writes_to_one_path_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("shared.json");
+        let contents: Vec<Vec<u8>> = (0..8u8).map(|t| vec![b'a' + t; 64 * 1024]).collect();
+        std::thread::scope(|s| {
+            for c in &contents {
+                let p = &p;
+                s.spawn(move || {
+                    for _ in 0..25 {
+                        write_atomic(p, c).unwrap();
+                    }
+                });
+            }
+        });
+        // The file is one writer's bytes, whole, and no temporary file is left.
+        let got = fs::read(&p).unwrap();
+        assert!(contents.contains(&got), "a mixed or partial file");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["shared.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_the_usual_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.json");
+        let b = dir.path().join("b.json");
+        write_atomic(&a, b"x").unwrap();
+        fs::write(&b, b"x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&a), mode(&b));
+    }
+
+    #[test]
     fn resume_log_survives_restart_and_torn_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log.jsonl");
@@ -212,7 +203,7 @@ mod tests {
             log.record("b", "2".into()).unwrap();
         }
         // Simulate a crash in the middle of writing the third entry.
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        let mut f = fs::OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(br#"{"key":"c","val"#).unwrap();
         drop(f);
         let mut log = ResumeLog::<String>::open(&p).unwrap();

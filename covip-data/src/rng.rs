@@ -9,16 +9,31 @@ pub struct SeededRng {
 }
 
 impl SeededRng {
+    /// A generator whose stream is fixed by `seed`.
     pub fn new(seed: u64) -> SeededRng {
         SeededRng { state: seed }
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`: the top 53 bits of one draw, so every value is a multiple of
+    /// 2^-53.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A standard normal draw (Box–Muller, cosine branch; two uniform draws per value).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(1e-300);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
     /// Uniform in `0..n` (Lemire's multiply-shift with rejection, so no modulo bias).
@@ -79,6 +94,26 @@ mod tests {
         let mut r = SeededRng::new(0);
         assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn uniform_and_normal_are_fixed_and_in_range() {
+        let mut r = SeededRng::new(0);
+        // The first draw of seed 0, top 53 bits.
+        assert_eq!(
+            r.uniform(),
+            (0xE220_A839_7B1D_CDAFu64 >> 11) as f64 / 2f64.powi(53)
+        );
+        let xs: Vec<f64> = (0..20_000).map(|_| r.uniform()).collect();
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        let n = 20_000;
+        let draws: Vec<f64> = (0..n).map(|_| r.normal()).collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 
     #[test]

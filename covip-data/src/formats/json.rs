@@ -26,16 +26,16 @@ pub fn parse_record<T: DeserializeOwned>(
     })
 }
 
-/// Parses JSONL text: every non-blank line is one record. Lines that are not JSON, or not the
-/// record shape, become problems; the others are kept.
+/// Parses JSONL text: every non-blank line is one record ([`crate::jsonl::Lines`]). Lines
+/// that are not JSON, or not the record shape, become problems; the others are kept. A torn
+/// last line is a problem like any other (a dataset is written whole).
 pub fn parse_jsonl<T: DeserializeOwned>(path: &Path, text: &str) -> Loaded<T> {
     let mut out = Loaded::default();
-    for (i, line) in text.lines().enumerate() {
-        let loc = RecordLoc::Line(i + 1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = match serde_json::from_str(line) {
+    let mut lines = crate::jsonl::Lines::new(text.as_bytes());
+    // Reading from memory cannot fail.
+    while let Ok(Some(line)) = lines.next_line() {
+        let loc = RecordLoc::Line(line.number);
+        let value: serde_json::Value = match serde_json::from_slice(line.bytes) {
             Ok(v) => v,
             Err(e) => {
                 out.problems

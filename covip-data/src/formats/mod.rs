@@ -1,4 +1,5 @@
 //! Readers and writers of the released formats, and detection of which one a path holds.
+pub mod convert;
 pub mod downstream;
 pub mod json;
 #[cfg(feature = "parquet")]
@@ -12,6 +13,7 @@ use crate::diagnostics::DiagnosticSample;
 use crate::error::{DataError, Loaded};
 use crate::sample::Sample;
 
+pub use convert::Conversion;
 pub use downstream::{read_downstream_json, write_downstream_json};
 #[cfg(feature = "parquet")]
 pub use parquet::{read_downstream_parquet, write_downstream_parquet};
@@ -56,10 +58,11 @@ fn first_record(path: &Path) -> Result<Option<serde_json::Value>, DataError> {
             _ => None,
         });
     }
-    Ok(trimmed
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str(l).ok()))
+    let mut lines = crate::jsonl::Lines::new(text.as_bytes());
+    Ok(match lines.next_line() {
+        Ok(Some(line)) => serde_json::from_slice(line.bytes).ok(),
+        _ => None,
+    })
 }
 
 /// Tells which released format a file holds, from its extension and first record.

@@ -62,12 +62,12 @@ pub struct TestMetaFile {
 /// Reads the metadata JSONL.
 pub fn read_test_meta(path: &Path) -> Result<TestMetaFile, DataError> {
     let text = json::read_text(path)?;
-    let nonblank: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, _)| i + 1)
-        .collect();
+    let mut nonblank: Vec<usize> = Vec::new();
+    let mut lines = crate::jsonl::Lines::new(text.as_bytes());
+    // Reading from memory cannot fail.
+    while let Ok(Some(line)) = lines.next_line() {
+        nonblank.push(line.number);
+    }
     let parsed: Loaded<TestMeta> = json::parse_jsonl(path, &text);
     let mut loaded = Loaded {
         records: Vec::new(),
