@@ -73,159 +73,191 @@ pub struct GenerationConfig {
     pub max_new_tokens: Option<usize>,
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u32>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(ids_from_value(v.as_ref()))
+/// A token id or a list of them (`eos_token_id` is either in released files).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(u32),
+    Many(Vec<u32>),
 }
 
-fn ids_from_value(v: Option<&Value>) -> Vec<u32> {
-    match v {
-        Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_u64())
-            .map(|x| x as u32)
-            .collect(),
-        _ => Vec::new(),
+impl OneOrMany {
+    fn into_vec(self) -> Vec<u32> {
+        match self {
+            OneOrMany::One(x) => vec![x],
+            OneOrMany::Many(v) => v,
+        }
     }
 }
 
-fn get_u32(v: &Value, key: &str) -> Option<u32> {
-    v.get(key).and_then(Value::as_u64).map(|x| x as u32)
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u32>, D::Error> {
+    Ok(Option::<OneOrMany>::deserialize(d)?.map_or_else(Vec::new, OneOrMany::into_vec))
+}
+
+/// The rope settings, under `rope_parameters` (newer) or `rope_scaling` (older).
+#[derive(Deserialize, Default)]
+struct RawRope {
+    rope_type: Option<String>,
+    /// The older spelling of `rope_type`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    rope_theta: Option<f64>,
+    mrope_section: Option<Vec<usize>>,
+    mrope_interleaved: Option<bool>,
+}
+
+/// `text_config` as written (or the top level of a plain Qwen3 `config.json`); validated
+/// into [`TextConfig`].
+#[derive(Deserialize)]
+struct RawText {
+    vocab_size: Option<usize>,
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    rope_parameters: Option<RawRope>,
+    rope_scaling: Option<RawRope>,
+    attention_bias: Option<bool>,
+    hidden_act: Option<String>,
+    tie_word_embeddings: Option<bool>,
+    max_position_embeddings: Option<usize>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    eos_token_id: Vec<u32>,
+    bos_token_id: Option<u32>,
+    pad_token_id: Option<u32>,
+    torch_dtype: Option<String>,
+    dtype: Option<String>,
+}
+
+/// The top level of `config.json`.
+#[derive(Deserialize)]
+struct RawTop {
+    text_config: Option<RawText>,
+    /// Kept as written: the vision tower parses it ([`crate::vision::VisionConfig`]), and a
+    /// text-only load never looks at it.
+    vision_config: Option<Value>,
+    tie_word_embeddings: Option<bool>,
+    image_token_id: Option<u32>,
+    video_token_id: Option<u32>,
+    vision_start_token_id: Option<u32>,
+    vision_end_token_id: Option<u32>,
+    bos_token_id: Option<u32>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    eos_token_id: Vec<u32>,
+    pad_token_id: Option<u32>,
+    torch_dtype: Option<String>,
+    dtype: Option<String>,
+}
+
+/// Deserialises `json` into `T`; errors name the field's path (`text_config.vocab_size`).
+fn from_json<T: serde::de::DeserializeOwned>(json: &str, origin: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ModelError::Config {
+            path: origin.to_string(),
+            msg: if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            },
+        }
+    })
 }
 
 impl TextConfig {
-    /// Parses a `text_config` object. `top` is the whole `config.json`, consulted for keys that
-    /// checkpoints put at the top level (`tie_word_embeddings`).
-    pub fn from_value(text: &Value, top: &Value, origin: &str) -> Result<Self> {
-        let req = |key: &str| -> Result<usize> {
-            text.get(key)
-                .and_then(Value::as_u64)
-                .map(|x| x as usize)
-                .ok_or_else(|| ModelError::Config {
-                    path: origin.to_string(),
-                    msg: format!("text_config.{key} is missing or not an unsigned integer"),
-                })
+    /// Validates a deserialised `text_config`. `top_tie` is the top level's
+    /// `tie_word_embeddings`, which wins over the text config's.
+    fn from_raw(text: RawText, top_tie: Option<bool>, origin: &str) -> Result<Self> {
+        let bad = |msg: String| ModelError::Config {
+            path: origin.to_string(),
+            msg,
         };
-        let hidden_size = req("hidden_size")?;
-        let num_attention_heads = req("num_attention_heads")?;
-        let num_key_value_heads = text
-            .get("num_key_value_heads")
-            .and_then(Value::as_u64)
-            .map(|x| x as usize)
-            .unwrap_or(num_attention_heads);
-        let head_dim = text
-            .get("head_dim")
-            .and_then(Value::as_u64)
-            .map(|x| x as usize)
-            .unwrap_or(hidden_size / num_attention_heads);
+        let req = |v: Option<usize>, key: &str| {
+            v.ok_or_else(|| bad(format!("text_config.{key} is missing")))
+        };
+        let hidden_size = req(text.hidden_size, "hidden_size")?;
+        let num_attention_heads = req(text.num_attention_heads, "num_attention_heads")?;
+        if num_attention_heads == 0 {
+            return Err(bad("text_config.num_attention_heads is 0".into()));
+        }
+        let num_key_value_heads = text.num_key_value_heads.unwrap_or(num_attention_heads);
+        if num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 {
+            return Err(bad(format!(
+                "num_attention_heads {num_attention_heads} is not a multiple of num_key_value_heads {num_key_value_heads}"
+            )));
+        }
+        let head_dim = text.head_dim.unwrap_or(hidden_size / num_attention_heads);
         // Rope: newer `rope_parameters`, else older `rope_scaling` + `rope_theta`.
-        let rope_params = text.get("rope_parameters").filter(|v| v.is_object());
-        let rope_scaling = text.get("rope_scaling").filter(|v| v.is_object());
-        let rope_obj = rope_params.or(rope_scaling);
-        let rope_theta = rope_params
-            .and_then(|r| r.get("rope_theta"))
-            .or_else(|| text.get("rope_theta"))
-            .or_else(|| rope_scaling.and_then(|r| r.get("rope_theta")))
-            .and_then(Value::as_f64)
-            .ok_or_else(|| ModelError::Config {
-                path: origin.to_string(),
-                msg: "no rope_theta in text_config (nor in rope_parameters)".into(),
-            })?;
-        if let Some(kind) = rope_obj
-            .and_then(|r| r.get("rope_type").or_else(|| r.get("type")))
-            .and_then(Value::as_str)
+        let params_theta = text.rope_parameters.as_ref().and_then(|r| r.rope_theta);
+        let scaling_theta = text.rope_scaling.as_ref().and_then(|r| r.rope_theta);
+        let rope = text
+            .rope_parameters
+            .or(text.rope_scaling)
+            .unwrap_or_default();
+        let rope_theta = params_theta
+            .or(text.rope_theta)
+            .or(scaling_theta)
+            .ok_or_else(|| bad("no rope_theta in text_config (nor in rope_parameters)".into()))?;
+        if let Some(kind) = rope.rope_type.as_ref().or(rope.kind.as_ref())
             && kind != "default"
             && kind != "mrope"
         {
-            return Err(ModelError::Config {
-                path: origin.to_string(),
-                msg: format!("rope_type {kind:?} is not supported (only default/mrope)"),
-            });
+            return Err(bad(format!(
+                "rope_type {kind:?} is not supported (only default/mrope)"
+            )));
         }
         let half = head_dim / 2;
-        let mrope_section = match rope_obj.and_then(|r| r.get("mrope_section")) {
-            Some(Value::Array(a)) if a.len() == 3 => {
-                let mut s = [0usize; 3];
-                for (i, x) in a.iter().enumerate() {
-                    s[i] = x.as_u64().ok_or_else(|| ModelError::Config {
-                        path: origin.to_string(),
-                        msg: "mrope_section holds a non-integer".into(),
-                    })? as usize;
-                }
-                s
-            }
-            Some(other) => {
-                return Err(ModelError::Config {
-                    path: origin.to_string(),
-                    msg: format!("mrope_section must be a list of 3 integers, got {other}"),
-                });
-            }
+        let mrope_section = match rope.mrope_section {
+            Some(v) => <[usize; 3]>::try_from(v.as_slice()).map_err(|_| {
+                bad(format!(
+                    "mrope_section must be a list of 3 integers, got {v:?}"
+                ))
+            })?,
             // transformers' default for Qwen3-VL.
             None => [24, 20, 20],
         };
-        if mrope_section.iter().sum::<usize>() != half {
-            return Err(ModelError::Config {
-                path: origin.to_string(),
-                msg: format!(
-                    "mrope_section {mrope_section:?} sums to {} but head_dim/2 is {half}",
-                    mrope_section.iter().sum::<usize>()
-                ),
-            });
+        let sum = mrope_section
+            .iter()
+            .try_fold(0usize, |a, &x| a.checked_add(x));
+        if sum != Some(half) {
+            return Err(bad(format!(
+                "mrope_section {mrope_section:?} does not sum to head_dim/2 = {half}"
+            )));
         }
-        let mrope_interleaved = rope_obj
-            .and_then(|r| r.get("mrope_interleaved"))
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        let tie_word_embeddings = top
-            .get("tie_word_embeddings")
-            .or_else(|| text.get("tie_word_embeddings"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let hidden_act = text
-            .get("hidden_act")
-            .and_then(Value::as_str)
-            .unwrap_or("silu")
-            .to_string();
+        let hidden_act = text.hidden_act.unwrap_or_else(|| "silu".to_string());
         if hidden_act != "silu" {
-            return Err(ModelError::Config {
-                path: origin.to_string(),
-                msg: format!("hidden_act {hidden_act:?} is not supported (only silu)"),
-            });
+            return Err(bad(format!(
+                "hidden_act {hidden_act:?} is not supported (only silu)"
+            )));
         }
-        if num_attention_heads % num_key_value_heads != 0 {
-            return Err(ModelError::Config {
-                path: origin.to_string(),
-                msg: format!(
-                    "num_attention_heads {num_attention_heads} is not a multiple of num_key_value_heads {num_key_value_heads}"
-                ),
-            });
+        let rms_norm_eps = text.rms_norm_eps.unwrap_or(1e-6);
+        if !(rms_norm_eps.is_finite() && rms_norm_eps >= 0.0) {
+            return Err(bad(format!(
+                "text_config.rms_norm_eps {rms_norm_eps} is not a non-negative number"
+            )));
         }
         Ok(Self {
-            vocab_size: req("vocab_size")?,
+            vocab_size: req(text.vocab_size, "vocab_size")?,
             hidden_size,
-            intermediate_size: req("intermediate_size")?,
-            num_hidden_layers: req("num_hidden_layers")?,
+            intermediate_size: req(text.intermediate_size, "intermediate_size")?,
+            num_hidden_layers: req(text.num_hidden_layers, "num_hidden_layers")?,
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            rms_norm_eps: text
-                .get("rms_norm_eps")
-                .and_then(Value::as_f64)
-                .unwrap_or(1e-6),
+            rms_norm_eps,
             rope_theta,
             mrope_section,
-            mrope_interleaved,
-            attention_bias: text
-                .get("attention_bias")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            mrope_interleaved: rope.mrope_interleaved.unwrap_or(true),
+            attention_bias: text.attention_bias.unwrap_or(false),
             hidden_act,
-            tie_word_embeddings,
-            max_position_embeddings: text
-                .get("max_position_embeddings")
-                .and_then(Value::as_u64)
-                .unwrap_or(128_000) as usize,
+            tie_word_embeddings: top_tie.or(text.tie_word_embeddings).unwrap_or(false),
+            max_position_embeddings: text.max_position_embeddings.unwrap_or(128_000),
         })
     }
 
@@ -276,41 +308,39 @@ impl Qwen3VlConfig {
         Self::from_json_str(&text, &path.display().to_string())
     }
 
-    /// Parses the text of a `config.json`; `origin` names it in errors.
+    /// Parses the text of a `config.json`; `origin` names it in errors, which also name the
+    /// field (`text_config.hidden_size: invalid type ...`).
     pub fn from_json_str(json: &str, origin: &str) -> Result<Self> {
-        let top: Value = serde_json::from_str(json).map_err(|e| ModelError::Config {
-            path: origin.to_string(),
-            msg: format!("not valid JSON: {e}"),
-        })?;
+        let top: RawTop = from_json(json, origin)?;
         // A plain Qwen3 text checkpoint has no `text_config`: read the top level then.
-        let text = top.get("text_config").unwrap_or(&top);
-        let text_cfg = TextConfig::from_value(text, &top, origin)?;
-        let mut eos = ids_from_value(top.get("eos_token_id"));
-        for id in ids_from_value(text.get("eos_token_id")) {
+        let text = match top.text_config {
+            Some(t) => t,
+            None => from_json::<RawText>(json, origin)?,
+        };
+        let mut eos = top.eos_token_id.clone();
+        for &id in &text.eos_token_id {
             if !eos.contains(&id) {
                 eos.push(id);
             }
         }
         let tokens = TokenIds {
-            image_token_id: get_u32(&top, "image_token_id"),
-            video_token_id: get_u32(&top, "video_token_id"),
-            vision_start_token_id: get_u32(&top, "vision_start_token_id"),
-            vision_end_token_id: get_u32(&top, "vision_end_token_id"),
-            bos_token_id: get_u32(&top, "bos_token_id").or_else(|| get_u32(text, "bos_token_id")),
+            image_token_id: top.image_token_id,
+            video_token_id: top.video_token_id,
+            vision_start_token_id: top.vision_start_token_id,
+            vision_end_token_id: top.vision_end_token_id,
+            bos_token_id: top.bos_token_id.or(text.bos_token_id),
             eos_token_ids: eos,
-            pad_token_id: get_u32(&top, "pad_token_id").or_else(|| get_u32(text, "pad_token_id")),
+            pad_token_id: top.pad_token_id.or(text.pad_token_id),
         };
         let dtype = top
-            .get("torch_dtype")
-            .or_else(|| top.get("dtype"))
-            .or_else(|| text.get("torch_dtype"))
-            .or_else(|| text.get("dtype"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+            .torch_dtype
+            .or(top.dtype)
+            .or_else(|| text.torch_dtype.clone())
+            .or_else(|| text.dtype.clone());
         Ok(Self {
-            text: text_cfg,
+            text: TextConfig::from_raw(text, top.tie_word_embeddings, origin)?,
             tokens,
-            vision_config: top.get("vision_config").cloned(),
+            vision_config: top.vision_config,
             dtype,
         })
     }
@@ -327,10 +357,7 @@ impl GenerationConfig {
             path: path.display().to_string(),
             source: e,
         })?;
-        serde_json::from_str(&text).map_err(|e| ModelError::Config {
-            path: path.display().to_string(),
-            msg: e.to_string(),
-        })
+        from_json(&text, &path.display().to_string())
     }
 }
 

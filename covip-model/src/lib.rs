@@ -2,6 +2,7 @@
 //!
 //! Parity target: transformers' `Qwen3VLForConditionalGeneration`. Code is generic over
 //! `B: Backend`; `cpu` is burn's Flex backend, `wgpu` / `cuda` are cargo features.
+pub mod bundle;
 pub mod config;
 pub mod device;
 pub mod error;
@@ -15,9 +16,11 @@ pub mod position_ids;
 pub mod processor;
 pub mod rope_index;
 pub mod score;
+pub mod tensor_names;
 pub mod text;
 pub mod vision;
 
+pub use bundle::{LoadOptions, ModelBundle, Vision, Weights};
 /// The burn version this crate is built on, for callers that name backends.
 pub use burn;
 pub use config::{GenerationConfig, Qwen3VlConfig, TextConfig};

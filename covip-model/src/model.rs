@@ -10,17 +10,14 @@ use crate::generate::cache::KvCache;
 use crate::loader::{Checkpoint, LoadReport, WeightDtype};
 use crate::nn::Linear;
 use crate::position_ids::{attention_bias, position_tensor, text_position_ids};
+use crate::tensor_names::{TensorSpec, TextTensors, WeightBias, name_shape_pairs};
 use crate::text::attention::Attention;
 use crate::text::decoder::{DecoderLayer, Deepstack, TextModel};
 use crate::text::mlp::Mlp;
 use crate::text::rms_norm::RmsNorm;
 use crate::text::rope::Mrope;
 
-/// Prefix of the text decoder's tensors in Qwen3-VL checkpoints.
-pub const TEXT_PREFIX: &str = "model.language_model.";
-/// Prefix of the vision tower's tensors (loaded by the vision part, ignored here).
-pub const VISION_PREFIX: &str = "model.visual.";
-pub const LM_HEAD: &str = "lm_head.weight";
+pub use crate::tensor_names::{LM_HEAD, TEXT_PREFIX, VISION_PREFIX};
 
 /// Qwen3-VL as a causal LM (text path; the vision tower plugs in through `inputs_embeds`,
 /// position ids and [`Deepstack`]).
@@ -45,42 +42,10 @@ pub struct ModelInput<B: Backend> {
     pub deepstack: Option<Deepstack<B>>,
 }
 
-/// Every tensor name and shape the text model needs, in checkpoint naming.
+/// Every tensor name and shape the text model needs, in checkpoint naming (the table
+/// [`TextTensors`] that the loader reads too).
 pub fn expected_tensors(cfg: &TextConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, d, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
-    let (qh, kvh) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-    let mut v = vec![
-        (
-            format!("{TEXT_PREFIX}embed_tokens.weight"),
-            vec![cfg.vocab_size, h],
-        ),
-        (format!("{TEXT_PREFIX}norm.weight"), vec![h]),
-    ];
-    for l in 0..cfg.num_hidden_layers {
-        let p = format!("{TEXT_PREFIX}layers.{l}.");
-        let mut push = |n: &str, s: Vec<usize>| v.push((format!("{p}{n}"), s));
-        push("self_attn.q_proj.weight", vec![qh * d, h]);
-        push("self_attn.k_proj.weight", vec![kvh * d, h]);
-        push("self_attn.v_proj.weight", vec![kvh * d, h]);
-        push("self_attn.o_proj.weight", vec![h, qh * d]);
-        if cfg.attention_bias {
-            push("self_attn.q_proj.bias", vec![qh * d]);
-            push("self_attn.k_proj.bias", vec![kvh * d]);
-            push("self_attn.v_proj.bias", vec![kvh * d]);
-            push("self_attn.o_proj.bias", vec![h]);
-        }
-        push("self_attn.q_norm.weight", vec![d]);
-        push("self_attn.k_norm.weight", vec![d]);
-        push("mlp.gate_proj.weight", vec![i, h]);
-        push("mlp.up_proj.weight", vec![i, h]);
-        push("mlp.down_proj.weight", vec![h, i]);
-        push("input_layernorm.weight", vec![h]);
-        push("post_attention_layernorm.weight", vec![h]);
-    }
-    if !cfg.tie_word_embeddings {
-        v.push((LM_HEAD.to_string(), vec![cfg.vocab_size, h]));
-    }
-    v
+    name_shape_pairs(TextTensors::new(cfg).list())
 }
 
 impl<B: Backend> Qwen3Vl<B> {
@@ -108,61 +73,57 @@ impl<B: Backend> Qwen3Vl<B> {
         dtype: WeightDtype,
         device: &B::Device,
     ) -> Result<Self> {
+        let names = TextTensors::new(cfg);
         let mut ignore = vec![VISION_PREFIX];
         if cfg.tie_word_embeddings {
             ignore.push(LM_HEAD);
         }
-        ckpt.check(&expected_tensors(cfg), &ignore)?;
-        let t2 = |n: &str| ckpt.tensor::<B, 2>(&format!("{TEXT_PREFIX}{n}"), dtype, device);
-        let t1 = |n: &str| ckpt.tensor::<B, 1>(&format!("{TEXT_PREFIX}{n}"), dtype, device);
-        let lin = |n: &str| -> Result<Linear<B>> {
-            let bias = if cfg.attention_bias && n.starts_with("self_attn") {
-                Some(t1(&format!("{n}.bias"))?)
-            } else {
-                None
-            };
-            Ok(Linear::new(t2(&format!("{n}.weight"))?, bias))
+        ckpt.check(&name_shape_pairs(names.list()), &ignore)?;
+        let t1 = |s: &TensorSpec| ckpt.tensor::<B, 1>(&s.name, dtype, device);
+        let t2 = |s: &TensorSpec| ckpt.tensor::<B, 2>(&s.name, dtype, device);
+        let lin = |wb: &WeightBias| -> Result<Linear<B>> {
+            Ok(Linear::new(
+                t2(&wb.weight)?,
+                wb.bias.as_ref().map(t1).transpose()?,
+            ))
         };
-        let norm = |n: &str| -> Result<RmsNorm<B>> {
-            Ok(RmsNorm::new(t1(&format!("{n}.weight"))?, cfg.rms_norm_eps))
-        };
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for l in 0..cfg.num_hidden_layers {
-            let p = |n: &str| format!("layers.{l}.{n}");
-            layers.push(DecoderLayer {
-                self_attn: Attention {
-                    q_proj: lin(&p("self_attn.q_proj"))?,
-                    k_proj: lin(&p("self_attn.k_proj"))?,
-                    v_proj: lin(&p("self_attn.v_proj"))?,
-                    o_proj: lin(&p("self_attn.o_proj"))?,
-                    q_norm: norm(&p("self_attn.q_norm"))?,
-                    k_norm: norm(&p("self_attn.k_norm"))?,
-                    num_heads: cfg.num_attention_heads,
-                    num_kv_heads: cfg.num_key_value_heads,
-                    head_dim: cfg.head_dim,
-                },
-                mlp: Mlp {
-                    gate_proj: lin(&p("mlp.gate_proj"))?,
-                    up_proj: lin(&p("mlp.up_proj"))?,
-                    down_proj: lin(&p("mlp.down_proj"))?,
-                },
-                input_layernorm: norm(&p("input_layernorm"))?,
-                post_attention_layernorm: norm(&p("post_attention_layernorm"))?,
-            });
-        }
+        let norm =
+            |s: &TensorSpec| -> Result<RmsNorm<B>> { Ok(RmsNorm::new(t1(s)?, cfg.rms_norm_eps)) };
+        let layers = names
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(DecoderLayer {
+                    self_attn: Attention {
+                        q_proj: lin(&l.q_proj)?,
+                        k_proj: lin(&l.k_proj)?,
+                        v_proj: lin(&l.v_proj)?,
+                        o_proj: lin(&l.o_proj)?,
+                        q_norm: norm(&l.q_norm)?,
+                        k_norm: norm(&l.k_norm)?,
+                        num_heads: cfg.num_attention_heads,
+                        num_kv_heads: cfg.num_key_value_heads,
+                        head_dim: cfg.head_dim,
+                    },
+                    mlp: Mlp {
+                        gate_proj: lin(&l.gate_proj)?,
+                        up_proj: lin(&l.up_proj)?,
+                        down_proj: lin(&l.down_proj)?,
+                    },
+                    input_layernorm: norm(&l.input_layernorm)?,
+                    post_attention_layernorm: norm(&l.post_attention_layernorm)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let language_model = TextModel {
-            embed_tokens: burn::module::Param::from_tensor(t2("embed_tokens.weight")?),
+            embed_tokens: burn::module::Param::from_tensor(t2(&names.embed_tokens)?),
             layers,
-            norm: norm("norm")?,
+            norm: norm(&names.norm)?,
             rope: Mrope::new(cfg),
         };
-        let lm_head = if cfg.tie_word_embeddings {
-            None
-        } else {
-            Some(Linear::new(
-                ckpt.tensor::<B, 2>(LM_HEAD, dtype, device)?,
-                None,
-            ))
+        let lm_head = match &names.lm_head {
+            Some(s) => Some(Linear::new(t2(s)?, None)),
+            None => None,
         };
         Ok(Self {
             language_model,

@@ -182,12 +182,174 @@ fn damaged_files_do_not_panic() {
     ] {
         let bytes = std::fs::read(dir().join("images").join(name)).unwrap();
         for cut in [20, bytes.len() / 3, bytes.len() / 2, bytes.len() - 3] {
-            let _ = decode_rgb(&bytes[..cut], name);
+            check_outcome(decode_rgb(&bytes[..cut], name), name);
         }
         let mut flipped = bytes.clone();
         for i in (bytes.len() / 2..bytes.len() - 2).step_by(97) {
             flipped[i] ^= 0x5A;
         }
-        let _ = decode_rgb(&flipped, name);
+        check_outcome(decode_rgb(&flipped, name), name);
     }
+}
+
+/// An image, or an error that names the image and says something about it.
+fn check_outcome(r: covip_model::Result<RgbImage>, name: &str) {
+    if let Err(e) = r {
+        let msg = e.to_string();
+        assert!(
+            msg.contains(name) && msg.len() > name.len() + 20,
+            "unclear error: {msg}"
+        );
+    }
+}
+
+/// `(marker, offset of the marker)` of every JPEG header segment before the first scan's
+/// data, in file order.
+fn jpeg_segments(b: &[u8]) -> Vec<(u8, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 2;
+    while pos + 4 <= b.len() && b[pos] == 0xFF {
+        let marker = b[pos + 1];
+        out.push((marker, pos));
+        if marker == 0xDA {
+            break;
+        }
+        pos += 2 + u16::from_be_bytes([b[pos + 2], b[pos + 3]]) as usize;
+    }
+    out
+}
+
+/// Every byte of the SOF, DHT, DQT and SOS headers of each JPEG fixture (the first 24 bytes
+/// of longer segments), and of the PNG signature and IHDR chunk, set to a few hostile
+/// values: each gives an image or a clear error, never a panic.
+#[test]
+fn damaged_headers_give_clear_errors() {
+    let images = dir().join("images");
+    let mut tried = 0;
+    let mut refused = 0;
+    for name in [
+        "rgb_300x200.jpg",
+        "rgb_53x75_prog.jpg",
+        "rgb_61x97_422.jpg",
+        "rgb_97x61_444.jpg",
+        "gray_33x47_prog.jpg",
+    ] {
+        let bytes = std::fs::read(images.join(name)).unwrap();
+        let segs = jpeg_segments(&bytes);
+        for kind in [0xC0u8, 0xC2, 0xC4, 0xDB, 0xDA] {
+            for &(_, at) in segs.iter().filter(|(m, _)| *m == kind) {
+                let len = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+                for i in at + 2..at + 2 + len.min(24) {
+                    for v in [
+                        0x00,
+                        0xFF,
+                        0x0F,
+                        0xF0,
+                        bytes[i] ^ 0x5A,
+                        bytes[i].wrapping_add(1),
+                    ] {
+                        let mut b = bytes.clone();
+                        b[i] = v;
+                        let r = decode_rgb(&b, name);
+                        refused += r.is_err() as usize;
+                        check_outcome(r, name);
+                        tried += 1;
+                    }
+                }
+            }
+        }
+    }
+    let png = std::fs::read(images.join("rgb_45x77.png")).unwrap();
+    for i in 0..33 {
+        for v in [0x00, 0xFF, 0x7F, png[i] ^ 0x5A] {
+            let mut b = png.clone();
+            b[i] = v;
+            let r = decode_rgb(&b, "rgb_45x77.png");
+            refused += r.is_err() as usize;
+            check_outcome(r, "rgb_45x77.png");
+            tried += 1;
+        }
+    }
+    eprintln!("{tried} damaged headers: {refused} refused, the rest decoded");
+    assert!(refused > tried / 4, "{refused} of {tried}");
+}
+
+/// The released bug: a scan header selecting Huffman table 15 (a 4-bit field) must be an
+/// error naming the field, not an index panic.
+#[test]
+fn scan_header_table_selector_out_of_range_is_an_error() {
+    let bytes = std::fs::read(dir().join("images/rgb_300x200.jpg")).unwrap();
+    let &(_, sos) = jpeg_segments(&bytes)
+        .iter()
+        .find(|(m, _)| *m == 0xDA)
+        .unwrap();
+    let mut b = bytes.clone();
+    b[sos + 6] = 0xFF; // first component: DC table 15, AC table 15
+    let e = decode_rgb(&b, "sel.jpg").unwrap_err().to_string();
+    assert!(
+        e.contains("sel.jpg") && e.contains("Huffman tables DC 15"),
+        "{e}"
+    );
+}
+
+/// Peak resident memory of this process in KiB (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A JPEG header claiming 65000x65000 pixels (12.7 GB as RGB) and a PNG claiming
+/// 65000x65000 are refused from the header, quickly and without a large allocation.
+#[test]
+fn decompression_bombs_are_refused_before_allocating() {
+    let before = peak_rss_kib();
+    let t0 = std::time::Instant::now();
+    let bytes = std::fs::read(dir().join("images/rgb_300x200.jpg")).unwrap();
+    let &(_, sof) = jpeg_segments(&bytes)
+        .iter()
+        .find(|(m, _)| *m == 0xC0)
+        .unwrap();
+    let mut b = bytes.clone();
+    b[sof + 5..sof + 7].copy_from_slice(&65000u16.to_be_bytes());
+    b[sof + 7..sof + 9].copy_from_slice(&65000u16.to_be_bytes());
+    let e = decode_rgb(&b, "bomb.jpg").unwrap_err().to_string();
+    assert!(e.contains("bomb.jpg") && e.contains("65000x65000"), "{e}");
+    // PNG: IHDR width and height (bytes 16..24), CRC fixed up so the header is valid.
+    let mut p = std::fs::read(dir().join("images/rgb_45x77.png")).unwrap();
+    p[16..20].copy_from_slice(&65000u32.to_be_bytes());
+    p[20..24].copy_from_slice(&65000u32.to_be_bytes());
+    let crc = crc32(&p[12..29]);
+    p[29..33].copy_from_slice(&crc.to_be_bytes());
+    let e = decode_rgb(&p, "bomb.png").unwrap_err().to_string();
+    assert!(e.contains("bomb.png") && e.contains("65000"), "{e}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    if let (Some(a), Some(b)) = (before, peak_rss_kib()) {
+        assert!(
+            b - a < 512 * 1024,
+            "peak memory grew by {} MiB",
+            (b - a) / 1024
+        );
+    }
+    // A processor with a smaller cap refuses an image the default accepts.
+    let small = ImageProcessor::default()
+        .with_limits(covip_model::processor::image::DecodeLimits { max_pixels: 1000 });
+    let e = small.decode(&bytes, "big.jpg").unwrap_err().to_string();
+    assert!(e.contains("300x200"), "{e}");
+}
+
+/// CRC-32 (PNG's, reflected 0xEDB88320).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
 }

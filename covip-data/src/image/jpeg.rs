@@ -4,15 +4,43 @@
 //!
 //! Handled: 8-bit Huffman JPEG, baseline / extended / progressive (SOF0–2, any scan layout,
 //! restart markers), 1 (grey) or 3 (YCbCr) components, chroma subsampled 1×1, 2×1 or 2×2.
-//! [`decode`] returns `None` for anything else (CMYK, RGB-coded, 12-bit, arithmetic coding,
-//! other subsamplings, corrupt data), and the caller falls back to a general decoder.
+//!
+//! Hostile files: every header field is checked as libjpeg checks it (segment lengths, frame
+//! size, precision, component count, sampling factors, component and table ids, Huffman code
+//! lengths, the spectral and approximation ranges of progressive scans), and the frame's
+//! pixel count is held to a cap before anything is allocated. What libjpeg refuses gives
+//! [`JpegError::Refused`] with a message; a well-formed JPEG that this module does not
+//! reproduce (CMYK, RGB-coded, 12-bit, arithmetic coding, other subsamplings) or whose
+//! entropy-coded data is damaged gives [`JpegError::Unsupported`], and the caller falls back
+//! to a general decoder (under the same cap).
 
 /// An image decoded to interleaved RGB.
-pub struct Decoded {
+pub(crate) struct Decoded {
     pub width: usize,
     pub height: usize,
     pub rgb: Vec<u8>,
 }
+
+/// Why [`decode`] returned no image.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum JpegError {
+    /// Not a JPEG, or one this module does not reproduce (or with damaged entropy-coded data):
+    /// another decoder may try it.
+    Unsupported,
+    /// A header libjpeg refuses too, or a frame over the pixel cap; the message says which
+    /// field is wrong.
+    Refused(String),
+}
+
+type Res<T> = Result<T, JpegError>;
+
+fn refused<T>(msg: impl Into<String>) -> Res<T> {
+    Err(JpegError::Refused(msg.into()))
+}
+
+/// Scans allowed in one file. libjpeg sets none; a progressive file has about ten, and each
+/// scan walks the whole frame, so a file of thousands of empty scans would be a time bomb.
+pub(crate) const MAX_SCANS: usize = 1000;
 
 const ZIGZAG: [usize; 64] = [
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
@@ -30,6 +58,8 @@ struct Huffman {
 }
 
 impl Huffman {
+    /// Builds the decoding lists; `None` when the code lengths overflow (libjpeg's
+    /// `JERR_BAD_HUFF_TABLE`: no code of a length may be all ones).
     fn new(counts: &[u8; 16], vals: Vec<u8>) -> Option<Self> {
         let mut h = Huffman {
             vals,
@@ -43,6 +73,9 @@ impl Huffman {
             h.mincode[l] = code;
             code += n;
             k += n;
+            if n > 0 && code >= 1 << l {
+                return None;
+            }
             h.maxcode[l] = if n > 0 { code - 1 } else { -1 };
             code <<= 1;
         }
@@ -86,7 +119,9 @@ impl<'a> Bits<'a> {
         }
     }
 
+    /// The next `n <= 16` bits.
     fn bits(&mut self, n: u32) -> i32 {
+        debug_assert!(n <= 16);
         if n == 0 {
             return 0;
         }
@@ -223,24 +258,26 @@ struct Component {
     id: u8,
     h: usize,
     v: usize,
+    /// Quantisation table selector of the frame header.
     tq: usize,
-    td: usize,
-    ta: usize,
+    /// The table, copied when the component's first scan starts (libjpeg latches it then).
+    qt: Option<[i32; 64]>,
     /// Blocks per line / column, padded to whole MCUs.
     bw: usize,
     bh: usize,
     /// Blocks holding image samples (a non-interleaved scan covers only these).
     bw_real: usize,
     bh_real: usize,
-    /// Quantised coefficients, natural order, `[bh·bw, 64]`.
-    coefs: Vec<i32>,
+    /// Quantised coefficients, natural order, `[bh·bw, 64]`; `i16` as libjpeg's `JCOEF`
+    /// (damaged data truncates the same way).
+    coefs: Vec<i16>,
     /// Decoded samples `[bh·8, bw·8]`.
     plane: Vec<u8>,
 }
 
-/// One scan's parameters.
+/// One scan's parameters: components with their (DC, AC) Huffman table selectors.
 struct Scan {
-    comps: Vec<usize>,
+    comps: Vec<(usize, usize, usize)>,
     ss: usize,
     se: usize,
     ah: u32,
@@ -248,7 +285,7 @@ struct Scan {
 }
 
 struct State<'a> {
-    qt: [[i32; 64]; 4],
+    qt: [Option<[i32; 64]>; 4],
     dc: [Option<Huffman>; 4],
     ac: [Option<Huffman>; 4],
     comps: Vec<Component>,
@@ -262,13 +299,19 @@ struct State<'a> {
     data: &'a [u8],
 }
 
-/// Decodes `bytes` if it is a JPEG this module handles exactly; `None` otherwise.
-pub fn decode(bytes: &[u8]) -> Option<Decoded> {
+/// Whether `bytes` starts with a JPEG start-of-image marker.
+pub(crate) fn is_jpeg(bytes: &[u8]) -> bool {
+    bytes.len() >= 3 && bytes[..3] == [0xFF, 0xD8, 0xFF]
+}
+
+/// Decodes `bytes` if it is a JPEG this module reproduces exactly. A frame of more than
+/// `max_pixels` pixels is refused before anything is allocated.
+pub(crate) fn decode(bytes: &[u8], max_pixels: u64) -> Res<Decoded> {
     if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
-        return None;
+        return Err(JpegError::Unsupported);
     }
     let mut st = State {
-        qt: [[0; 64]; 4],
+        qt: [None; 4],
         dc: Default::default(),
         ac: Default::default(),
         comps: Vec::new(),
@@ -290,116 +333,62 @@ pub fn decode(bytes: &[u8]) -> Option<Decoded> {
         while pos < bytes.len() && bytes[pos] == 0xFF {
             pos += 1;
         }
-        let marker = *bytes.get(pos)?;
+        // A file that ends without an end-of-image marker is truncated: libjpeg decodes it
+        // with a warning, Pillow refuses it; the fallback decoder decides.
+        let Some(&marker) = bytes.get(pos) else {
+            return Err(JpegError::Unsupported);
+        };
         pos += 1;
-        if marker == 0xD9 {
-            return if scans > 0 { st.finish() } else { None };
-        }
-        if (0xD0..=0xD7).contains(&marker) {
-            continue;
-        }
-        let len = u16::from_be_bytes([*bytes.get(pos)?, *bytes.get(pos + 1)?]) as usize;
-        let seg = bytes.get(pos + 2..pos + len)?;
         match marker {
-            0xDB => {
-                let mut s = seg;
-                while !s.is_empty() {
-                    let (pq, tq) = ((s[0] >> 4) as usize, (s[0] & 15) as usize);
-                    if tq > 3 {
-                        return None;
-                    }
-                    let n = if pq == 0 { 64 } else { 128 };
-                    let vals = s.get(1..1 + n)?;
-                    for k in 0..64 {
-                        st.qt[tq][ZIGZAG[k]] = if pq == 0 {
-                            vals[k] as i32
-                        } else {
-                            u16::from_be_bytes([vals[2 * k], vals[2 * k + 1]]) as i32
-                        };
-                    }
-                    s = &s[1 + n..];
+            0xD9 if scans > 0 => return st.finish(),
+            0xD9 => return refused("the image ends before its first scan (no SOS marker)"),
+            0xD8 => return refused("a second start-of-image marker"),
+            // Markers without a length: restarts outside a scan, TEM.
+            0xD0..=0xD7 | 0x01 => continue,
+            _ => {}
+        }
+        let name = marker_name(marker);
+        let (Some(&hi), Some(&lo)) = (bytes.get(pos), bytes.get(pos + 1)) else {
+            return refused(format!("the file ends inside the {name} segment"));
+        };
+        let len = u16::from_be_bytes([hi, lo]) as usize;
+        if len < 2 {
+            return refused(format!("{name} segment length {len} is less than 2"));
+        }
+        let Some(seg) = bytes.get(pos + 2..pos + len) else {
+            return refused(format!(
+                "the file ends inside the {name} segment ({len} bytes declared, {} left)",
+                bytes.len() - pos
+            ));
+        };
+        match marker {
+            0xDB => st.define_quant_tables(seg)?,
+            0xC4 => st.define_huffman_tables(seg)?,
+            0xC0..=0xC2 => st.frame(marker, seg, max_pixels)?,
+            // Lossless, hierarchical and arithmetic-coded frames: not reproduced here. Their
+            // size is still held to the cap.
+            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                if seg.len() >= 5 {
+                    let h = u16::from_be_bytes([seg[1], seg[2]]) as u64;
+                    let w = u16::from_be_bytes([seg[3], seg[4]]) as u64;
+                    check_pixels(w, h, max_pixels)?;
                 }
+                return Err(JpegError::Unsupported);
             }
-            0xC4 => {
-                let mut s = seg;
-                while !s.is_empty() {
-                    let (class, id) = ((s[0] >> 4) as usize, (s[0] & 15) as usize);
-                    let counts: [u8; 16] = s.get(1..17)?.try_into().ok()?;
-                    let n: usize = counts.iter().map(|&c| c as usize).sum();
-                    let vals = s.get(17..17 + n)?.to_vec();
-                    if id > 3 {
-                        return None;
-                    }
-                    let h = Huffman::new(&counts, vals)?;
-                    match class {
-                        0 => st.dc[id] = Some(h),
-                        1 => st.ac[id] = Some(h),
-                        _ => return None,
-                    }
-                    s = &s[17 + n..];
-                }
-            }
-            0xC0..=0xC2 => {
-                if seg.len() < 6 || seg[0] != 8 || !st.comps.is_empty() {
-                    return None;
-                }
-                st.progressive = marker == 0xC2;
-                st.height = u16::from_be_bytes([seg[1], seg[2]]) as usize;
-                st.width = u16::from_be_bytes([seg[3], seg[4]]) as usize;
-                let n = seg[5] as usize;
-                for i in 0..n {
-                    let c = seg.get(6 + 3 * i..9 + 3 * i)?;
-                    st.comps.push(Component {
-                        id: c[0],
-                        h: (c[1] >> 4) as usize,
-                        v: (c[1] & 15) as usize,
-                        tq: (c[2] & 3) as usize,
-                        td: 0,
-                        ta: 0,
-                        bw: 0,
-                        bh: 0,
-                        bw_real: 0,
-                        bh_real: 0,
-                        coefs: Vec::new(),
-                        plane: Vec::new(),
-                    });
-                }
-                st.layout()?;
-            }
-            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
             0xDD => {
-                st.restart_interval = u16::from_be_bytes([*seg.first()?, *seg.get(1)?]) as usize
+                if seg.len() != 2 {
+                    return refused(format!("DRI segment length {len} is not 4"));
+                }
+                st.restart_interval = u16::from_be_bytes([seg[0], seg[1]]) as usize;
             }
             0xEE if seg.len() >= 12 && &seg[..5] == b"Adobe" => st.adobe_transform = Some(seg[11]),
             0xDA => {
-                if st.comps.is_empty() {
-                    return None;
-                }
-                let ns = *seg.first()? as usize;
-                let mut comps = Vec::with_capacity(ns);
-                for i in 0..ns {
-                    let (cid, t) = (*seg.get(1 + 2 * i)?, *seg.get(2 + 2 * i)?);
-                    let ci = st.comps.iter().position(|c| c.id == cid)?;
-                    st.comps[ci].td = (t >> 4) as usize;
-                    st.comps[ci].ta = (t & 15) as usize;
-                    comps.push(ci);
-                }
-                let p = seg.get(1 + 2 * ns..4 + 2 * ns)?;
-                let scan = Scan {
-                    comps,
-                    ss: p[0] as usize,
-                    se: p[1] as usize,
-                    ah: (p[2] >> 4) as u32,
-                    al: (p[2] & 15) as u32,
-                };
-                if scan.comps.is_empty() || scan.se > 63 || scan.ss > scan.se {
-                    return None;
-                }
-                if !st.progressive && (scan.ss != 0 || scan.se != 63 || p[2] != 0) {
-                    return None;
-                }
-                pos = st.scan(&scan, pos + len)?;
                 scans += 1;
+                if scans > MAX_SCANS {
+                    return refused(format!("more than {MAX_SCANS} scans"));
+                }
+                let scan = st.scan_header(seg)?;
+                pos = st.scan(&scan, pos + len)?;
                 continue;
             }
             _ => {}
@@ -408,27 +397,193 @@ pub fn decode(bytes: &[u8]) -> Option<Decoded> {
     }
 }
 
+/// The marker's name for messages.
+fn marker_name(marker: u8) -> String {
+    match marker {
+        0xC0..=0xC2 => format!("SOF{}", marker - 0xC0),
+        0xC4 => "DHT".into(),
+        0xDA => "SOS".into(),
+        0xDB => "DQT".into(),
+        0xDD => "DRI".into(),
+        0xE0..=0xEF => format!("APP{}", marker - 0xE0),
+        0xFE => "COM".into(),
+        m => format!("marker 0xFF{m:02X}"),
+    }
+}
+
+/// Refuses a frame of more than `max_pixels` pixels.
+fn check_pixels(width: u64, height: u64, max_pixels: u64) -> Res<()> {
+    let pixels = width * height;
+    if pixels > max_pixels {
+        return refused(format!(
+            "the frame is {width}x{height} = {pixels} pixels, more than the limit of \
+             {max_pixels} (raise DecodeLimits::max_pixels to accept it)"
+        ));
+    }
+    Ok(())
+}
+
 impl State<'_> {
-    /// Block grids once the frame header is known.
-    fn layout(&mut self) -> Option<()> {
-        let n = self.comps.len();
-        if (n != 1 && n != 3) || self.width == 0 || self.height == 0 {
-            return None;
+    /// DQT: one or more quantisation tables.
+    fn define_quant_tables(&mut self, seg: &[u8]) -> Res<()> {
+        let mut s = seg;
+        while let Some(&head) = s.first() {
+            let (pq, tq) = ((head >> 4) as usize, (head & 15) as usize);
+            if pq > 1 {
+                return refused(format!("DQT: table {tq} has precision {pq} (0 or 1)"));
+            }
+            if tq > 3 {
+                return refused(format!("DQT: table id {tq} (tables are 0 to 3)"));
+            }
+            let n = if pq == 0 { 64 } else { 128 };
+            let Some(vals) = s.get(1..1 + n) else {
+                return refused(format!(
+                    "DQT: table {tq} needs {n} values, the segment has {}",
+                    s.len() - 1
+                ));
+            };
+            let mut table = [0i32; 64];
+            for k in 0..64 {
+                table[ZIGZAG[k]] = if pq == 0 {
+                    vals[k] as i32
+                } else {
+                    u16::from_be_bytes([vals[2 * k], vals[2 * k + 1]]) as i32
+                };
+            }
+            self.qt[tq] = Some(table);
+            s = &s[1 + n..];
         }
-        if n == 1 {
+        Ok(())
+    }
+
+    /// DHT: one or more Huffman tables.
+    fn define_huffman_tables(&mut self, seg: &[u8]) -> Res<()> {
+        let mut s = seg;
+        while let Some(&head) = s.first() {
+            let (class, id) = ((head >> 4) as usize, (head & 15) as usize);
+            if class > 1 {
+                return refused(format!("DHT: table class {class} (0 = DC, 1 = AC)"));
+            }
+            if id > 3 {
+                return refused(format!("DHT: table id {id} (tables are 0 to 3)"));
+            }
+            let Some(counts) = s.get(1..17) else {
+                return refused("DHT: the segment ends inside the code-length counts");
+            };
+            let counts: [u8; 16] = counts.try_into().expect("16 bytes");
+            let n: usize = counts.iter().map(|&c| c as usize).sum();
+            if n > 256 {
+                return refused(format!("DHT: table {id} claims {n} symbols (at most 256)"));
+            }
+            let Some(vals) = s.get(17..17 + n) else {
+                return refused(format!(
+                    "DHT: table {id} claims {n} symbols, the segment has {}",
+                    s.len() - 17
+                ));
+            };
+            let Some(h) = Huffman::new(&counts, vals.to_vec()) else {
+                return refused(format!("DHT: table {id} has overflowing code lengths"));
+            };
+            match class {
+                0 => self.dc[id] = Some(h),
+                _ => self.ac[id] = Some(h),
+            }
+            s = &s[17 + n..];
+        }
+        Ok(())
+    }
+
+    /// SOF0–2: the frame header; refuses it (before any allocation) past the pixel cap.
+    fn frame(&mut self, marker: u8, seg: &[u8], max_pixels: u64) -> Res<()> {
+        let name = marker_name(marker);
+        if !self.comps.is_empty() {
+            return refused(format!("{name}: a second frame header"));
+        }
+        if seg.len() < 6 {
+            return refused(format!(
+                "{name}: segment of {} bytes is too short",
+                seg.len()
+            ));
+        }
+        let precision = seg[0];
+        self.height = u16::from_be_bytes([seg[1], seg[2]]) as usize;
+        self.width = u16::from_be_bytes([seg[3], seg[4]]) as usize;
+        let n = seg[5] as usize;
+        if self.width == 0 || self.height == 0 {
+            return refused(format!(
+                "{name}: the frame is {}x{} (empty; DNL markers are not supported)",
+                self.width, self.height
+            ));
+        }
+        if n == 0 || n > 10 {
+            return refused(format!("{name}: {n} components (1 to 10)"));
+        }
+        if seg.len() != 6 + 3 * n {
+            return refused(format!(
+                "{name}: segment of {} bytes for {n} components (needs {})",
+                seg.len(),
+                6 + 3 * n
+            ));
+        }
+        check_pixels(self.width as u64, self.height as u64, max_pixels)?;
+        let mut comps = Vec::with_capacity(n);
+        for c in seg[6..].chunks_exact(3) {
+            let (id, h, v, tq) = (c[0], (c[1] >> 4) as usize, (c[1] & 15) as usize, c[2]);
+            if !(1..=4).contains(&h) || !(1..=4).contains(&v) {
+                return refused(format!(
+                    "{name}: component {id} has sampling factors {h}x{v} (each 1 to 4)"
+                ));
+            }
+            if tq > 3 {
+                return refused(format!(
+                    "{name}: component {id} uses quantisation table {tq} (tables are 0 to 3)"
+                ));
+            }
+            comps.push(Component {
+                id,
+                h,
+                v,
+                tq: tq as usize,
+                qt: None,
+                bw: 0,
+                bh: 0,
+                bw_real: 0,
+                bh_real: 0,
+                coefs: Vec::new(),
+                plane: Vec::new(),
+            });
+        }
+        if precision != 8 {
+            return if precision == 12 {
+                Err(JpegError::Unsupported)
+            } else {
+                refused(format!("{name}: sample precision {precision} (8 or 12)"))
+            };
+        }
+        // CMYK and other component counts, and files with repeated component ids (which
+        // libjpeg-turbo renames), go to the fallback.
+        let repeated = comps
+            .iter()
+            .enumerate()
+            .any(|(i, c)| comps[..i].iter().any(|d| d.id == c.id));
+        if (n != 1 && n != 3) || repeated {
+            return Err(JpegError::Unsupported);
+        }
+        self.progressive = marker == 0xC2;
+        self.comps = comps;
+        self.layout();
+        Ok(())
+    }
+
+    /// Block grids once the frame header is known (size already held to the cap).
+    fn layout(&mut self) {
+        if self.comps.len() == 1 {
             // A single component is never subsampled relative to itself.
             self.comps[0].h = 1;
             self.comps[0].v = 1;
         }
-        if self
-            .comps
-            .iter()
-            .any(|c| c.h == 0 || c.v == 0 || c.h > 4 || c.v > 4)
-        {
-            return None;
-        }
-        self.hmax = self.comps.iter().map(|c| c.h).max()?;
-        self.vmax = self.comps.iter().map(|c| c.v).max()?;
+        self.hmax = self.comps.iter().map(|c| c.h).max().unwrap_or(1);
+        self.vmax = self.comps.iter().map(|c| c.v).max().unwrap_or(1);
         let mcux = self.width.div_ceil(8 * self.hmax);
         let mcuy = self.height.div_ceil(8 * self.vmax);
         let (w, h, hm, vm) = (self.width, self.height, self.hmax, self.vmax);
@@ -439,13 +594,115 @@ impl State<'_> {
             c.bh_real = (h * c.v).div_ceil(vm).div_ceil(8);
             c.coefs = vec![0; c.bw * c.bh * 64];
         }
-        Some(())
+    }
+
+    /// SOS: checks the scan header as libjpeg does (`get_sos`, `start_pass_huff_decoder`,
+    /// `start_pass_phuff_decoder`, `latch_quant_tables`).
+    fn scan_header(&mut self, seg: &[u8]) -> Res<Scan> {
+        if self.comps.is_empty() {
+            return refused("SOS: a scan before the frame header (SOF)");
+        }
+        let ns = seg.first().copied().unwrap_or(0) as usize;
+        if ns == 0 || ns > 4 || ns > self.comps.len() || seg.len() != 4 + 2 * ns {
+            return refused(format!(
+                "SOS: {ns} components in a segment of {} bytes (1 to {} components, 4 + 2 \
+                 bytes each)",
+                seg.len(),
+                self.comps.len().min(4)
+            ));
+        }
+        let mut comps: Vec<(usize, usize, usize)> = Vec::with_capacity(ns);
+        for i in 0..ns {
+            let (cid, t) = (seg[1 + 2 * i], seg[2 + 2 * i]);
+            let Some(ci) = self.comps.iter().position(|c| c.id == cid) else {
+                return refused(format!("SOS: component id {cid} is not in the frame"));
+            };
+            if comps.iter().any(|&(c, _, _)| c == ci) {
+                return refused(format!("SOS: component id {cid} appears twice"));
+            }
+            let (td, ta) = ((t >> 4) as usize, (t & 15) as usize);
+            if td > 3 || ta > 3 {
+                return refused(format!(
+                    "SOS: component {cid} selects Huffman tables DC {td} / AC {ta} (tables are \
+                     0 to 3)"
+                ));
+            }
+            comps.push((ci, td, ta));
+        }
+        let p = &seg[1 + 2 * ns..];
+        let scan = Scan {
+            comps,
+            ss: p[0] as usize,
+            se: p[1] as usize,
+            ah: (p[2] >> 4) as u32,
+            al: (p[2] & 15) as u32,
+        };
+        let (ss, se, ah, al) = (scan.ss, scan.se, scan.ah, scan.al);
+        if self.progressive {
+            let dc_band = ss == 0;
+            let bad = (dc_band && se != 0)
+                || (!dc_band && (ss > se || se > 63 || ns != 1))
+                || (ah != 0 && al + 1 != ah)
+                || al > 13;
+            if bad {
+                return refused(format!(
+                    "SOS: invalid progressive scan Ss={ss} Se={se} Ah={ah} Al={al}"
+                ));
+            }
+        } else if ss != 0 || se != 63 || ah != 0 || al != 0 {
+            // libjpeg warns and decodes a full sequential scan; not reproduced here.
+            return Err(JpegError::Unsupported);
+        }
+        let need_dc = !self.progressive || (ss == 0 && ah == 0);
+        let need_ac = !self.progressive || ss > 0;
+        for &(ci, td, ta) in &scan.comps {
+            let id = self.comps[ci].id;
+            for (need, tables, t, class) in
+                [(need_dc, &self.dc, td, "DC"), (need_ac, &self.ac, ta, "AC")]
+            {
+                if !need {
+                    continue;
+                }
+                match &tables[t] {
+                    // libjpeg-turbo substitutes the standard tables 0 and 1 (Motion-JPEG).
+                    None if t <= 1 => return Err(JpegError::Unsupported),
+                    None => {
+                        return refused(format!(
+                            "SOS: component {id} uses {class} Huffman table {t}, which no DHT \
+                             defined"
+                        ));
+                    }
+                    Some(h) if class == "DC" && h.vals.iter().any(|&s| s > 15) => {
+                        return refused(format!(
+                            "DHT: DC table {t} holds a symbol over 15 (component {id})"
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let c = &mut self.comps[ci];
+            if c.qt.is_none() {
+                match self.qt[c.tq] {
+                    Some(q) => c.qt = Some(q),
+                    None => {
+                        return refused(format!(
+                            "SOS: component {id} uses quantisation table {}, which no DQT \
+                             defined",
+                            c.tq
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(scan)
     }
 
     /// Decodes one scan starting at `start`; returns where the next marker search begins.
-    fn scan(&mut self, scan: &Scan, start: usize) -> Option<usize> {
+    /// Damaged entropy-coded data gives [`JpegError::Unsupported`].
+    fn scan(&mut self, scan: &Scan, start: usize) -> Res<usize> {
+        let data = self.data;
         let mut bits = Bits {
-            data: self.data.get(start..)?,
+            data: data.get(start..).ok_or(JpegError::Unsupported)?,
             pos: 0,
             acc: 0,
             nbits: 0,
@@ -453,74 +710,41 @@ impl State<'_> {
         };
         let mut preds = vec![0i32; self.comps.len()];
         let mut eobrun = 0u32;
-        let mut count = 0;
         let ri = self.restart_interval;
-        // (component, block row, block col) in scan order, one MCU at a time.
-        let mut mcus: Vec<Vec<(usize, usize, usize)>> = Vec::new();
-        if scan.comps.len() == 1 {
-            let ci = scan.comps[0];
-            let c = &self.comps[ci];
-            for by in 0..c.bh_real {
-                for bx in 0..c.bw_real {
-                    mcus.push(vec![(ci, by, bx)]);
-                }
-            }
+        // MCUs in scan order: one block each for a single-component scan, else the
+        // interleaved MCUs of the frame.
+        let (mcux, mcuy) = if let [(ci, _, _)] = scan.comps[..] {
+            (self.comps[ci].bw_real, self.comps[ci].bh_real)
         } else {
-            let mcux = self.width.div_ceil(8 * self.hmax);
-            let mcuy = self.height.div_ceil(8 * self.vmax);
-            for my in 0..mcuy {
-                for mx in 0..mcux {
-                    let mut m = Vec::new();
-                    for &ci in &scan.comps {
-                        let c = &self.comps[ci];
-                        for v in 0..c.v {
-                            for h in 0..c.h {
-                                m.push((ci, my * c.v + v, mx * c.h + h));
-                            }
-                        }
-                    }
-                    mcus.push(m);
-                }
-            }
-        }
-        for mcu in mcus {
-            if ri > 0 && count == ri {
+            (
+                self.width.div_ceil(8 * self.hmax),
+                self.height.div_ceil(8 * self.vmax),
+            )
+        };
+        let single = scan.comps.len() == 1;
+        for n in 0..mcux * mcuy {
+            if ri > 0 && n > 0 && n % ri == 0 {
                 if !bits.restart() {
-                    return None;
+                    return Err(JpegError::Unsupported);
                 }
                 preds.iter_mut().for_each(|p| *p = 0);
                 eobrun = 0;
-                count = 0;
             }
-            for (ci, by, bx) in mcu {
-                let c = &self.comps[ci];
-                let (dct, act) = (self.dc[c.td].as_ref(), self.ac[c.ta].as_ref());
-                let o = (by * c.bw + bx) * 64;
-                let blk: &mut [i32; 64] = (&mut self.comps[ci].coefs[o..o + 64]).try_into().ok()?;
-                if scan.ss == 0 {
-                    if scan.ah == 0 {
-                        let s = bits.decode(dct?)? as u32;
-                        if s > 11 {
-                            return None;
-                        }
-                        // Wrapping: corrupt data must not panic (libjpeg wraps too).
-                        preds[ci] = preds[ci].wrapping_add(extend(bits.bits(s), s));
-                        blk[0] = preds[ci].wrapping_mul(1 << scan.al);
-                    } else if bits.bits(1) == 1 {
-                        blk[0] |= 1 << scan.al;
-                    }
-                    if scan.se == 0 {
-                        continue;
+            let (my, mx) = (n / mcux, n % mcux);
+            for &(ci, td, ta) in &scan.comps {
+                let tables = (self.dc[td].as_ref(), self.ac[ta].as_ref());
+                let c = &mut self.comps[ci];
+                let (cv, ch) = if single { (1, 1) } else { (c.v, c.h) };
+                for v in 0..cv {
+                    for h in 0..ch {
+                        let o = ((my * cv + v) * c.bw + mx * ch + h) * 64;
+                        let blk: &mut [i16; 64] = (&mut c.coefs[o..o + 64])
+                            .try_into()
+                            .expect("64 coefficients");
+                        decode_block(&mut bits, scan, tables, blk, &mut preds[ci], &mut eobrun)?;
                     }
                 }
-                let k0 = scan.ss.max(1);
-                if scan.ah == 0 {
-                    ac_first(&mut bits, act?, blk, k0, scan.se, scan.al, &mut eobrun)?;
-                } else {
-                    ac_refine(&mut bits, act?, blk, k0, scan.se, scan.al, &mut eobrun)?;
-                }
             }
-            count += 1;
         }
         // Resume the marker search where the entropy-coded data stopped.
         let mut p = bits.pos;
@@ -530,34 +754,36 @@ impl State<'_> {
         {
             p += 1;
         }
-        Some(start + p)
+        Ok(start + p)
     }
 
-    fn finish(mut self) -> Option<Decoded> {
+    fn finish(mut self) -> Res<Decoded> {
         let (width, height) = (self.width, self.height);
         let n = self.comps.len();
         if n == 3 {
             // RGB-coded files (Adobe transform 0, or ids 'R','G','B') are left to the fallback.
             if self.adobe_transform == Some(0) || self.comps.iter().map(|c| c.id).eq(*b"RGB") {
-                return None;
+                return Err(JpegError::Unsupported);
             }
             let (h0, v0) = (self.comps[0].h, self.comps[0].v);
             let ok = matches!((h0, v0), (1, 1) | (2, 1) | (2, 2))
                 && self.comps[1..].iter().all(|c| c.h == 1 && c.v == 1);
             if !ok {
-                return None;
+                return Err(JpegError::Unsupported);
             }
         }
         let mut deq = [0i32; 64];
         for c in self.comps.iter_mut() {
-            let q = &self.qt[c.tq];
+            // A component no scan covered has no latched table: libjpeg's zeroed multiplier
+            // table makes it mid-grey.
+            let q = c.qt.unwrap_or([0; 64]);
             let stride = c.bw * 8;
             c.plane = vec![0; stride * c.bh * 8];
             for by in 0..c.bh {
                 for bx in 0..c.bw {
                     let o = (by * c.bw + bx) * 64;
                     for k in 0..64 {
-                        deq[k] = c.coefs[o + k].wrapping_mul(q[k]);
+                        deq[k] = (c.coefs[o + k] as i32).wrapping_mul(q[k]);
                     }
                     idct_islow(&deq, &mut c.plane, by * 8 * stride + bx * 8, stride);
                 }
@@ -573,7 +799,7 @@ impl State<'_> {
                     rgb[(y * width + x) * 3..(y * width + x) * 3 + 3].copy_from_slice(&[v, v, v]);
                 }
             }
-            return Some(Decoded { width, height, rgb });
+            return Ok(Decoded { width, height, rgb });
         }
         let (hs, vs) = (self.comps[0].h, self.comps[0].v);
         let up: Vec<Vec<u8>> = self.comps[1..]
@@ -597,15 +823,53 @@ impl State<'_> {
                 rgb[o + 2] = b.clamp(0, 255) as u8;
             }
         }
-        Some(Decoded { width, height, rgb })
+        Ok(Decoded { width, height, rgb })
     }
 }
 
+/// One block of one scan: DC first / refine, then the AC band.
+fn decode_block(
+    bits: &mut Bits,
+    scan: &Scan,
+    (dct, act): (Option<&Huffman>, Option<&Huffman>),
+    blk: &mut [i16; 64],
+    pred: &mut i32,
+    eobrun: &mut u32,
+) -> Res<()> {
+    // The tables a scan needs were checked in its header; a missing one here is a bug.
+    fn table(t: Option<&Huffman>) -> Res<&Huffman> {
+        t.ok_or(JpegError::Unsupported)
+    }
+    if scan.ss == 0 {
+        if scan.ah == 0 {
+            let s = bits.decode(table(dct)?).ok_or(JpegError::Unsupported)? as u32;
+            // DC symbols are at most 15 (checked with the table).
+            *pred = pred.wrapping_add(extend(bits.bits(s), s));
+            // JCOEF truncation, as libjpeg (`(JCOEF) LEFT_SHIFT(s, Al)`).
+            blk[0] = pred.wrapping_mul(1 << scan.al) as i16;
+        } else if bits.bits(1) == 1 {
+            blk[0] |= 1 << scan.al;
+        }
+        if scan.se == 0 {
+            return Ok(());
+        }
+    }
+    let k0 = scan.ss.max(1);
+    let act = table(act)?;
+    let done = if scan.ah == 0 {
+        ac_first(bits, act, blk, k0, scan.se, scan.al, eobrun)
+    } else {
+        ac_refine(bits, act, blk, k0, scan.se, scan.al, eobrun)
+    };
+    done.ok_or(JpegError::Unsupported)
+}
+
 /// AC coefficients `k0..=se` of a first (or baseline) scan, values scaled by `2^al`.
+/// `None` on damaged data.
 fn ac_first(
     bits: &mut Bits,
     act: &Huffman,
-    blk: &mut [i32; 64],
+    blk: &mut [i16; 64],
     k0: usize,
     se: usize,
     al: u32,
@@ -634,36 +898,37 @@ fn ac_first(
         if k > 63 {
             return None;
         }
-        blk[ZIGZAG[k]] = extend(bits.bits(s), s) * (1 << al);
+        // |extend| < 2^15 and al <= 13: no i32 overflow; JCOEF truncation as libjpeg.
+        blk[ZIGZAG[k]] = (extend(bits.bits(s), s) * (1 << al)) as i16;
         k += 1;
     }
     Some(())
 }
 
 /// A successive-approximation refinement scan of AC coefficients `k0..=se` (libjpeg's
-/// `decode_mcu_AC_refine`).
+/// `decode_mcu_AC_refine`). `None` on damaged data.
 fn ac_refine(
     bits: &mut Bits,
     act: &Huffman,
-    blk: &mut [i32; 64],
+    blk: &mut [i16; 64],
     k0: usize,
     se: usize,
     al: u32,
     eobrun: &mut u32,
 ) -> Option<()> {
-    let p1 = 1i32 << al;
-    let m1 = -1i32 << al;
+    let p1 = 1i16 << al;
+    let m1 = -1i16 << al;
     let mut k = k0;
-    let refine = |bits: &mut Bits, c: &mut i32| {
+    let refine = |bits: &mut Bits, c: &mut i16| {
         if bits.bits(1) == 1 && (*c & p1) == 0 {
-            *c += if *c >= 0 { p1 } else { m1 };
+            *c = c.wrapping_add(if *c >= 0 { p1 } else { m1 });
         }
     };
     if *eobrun == 0 {
         while k <= se {
             let rs = bits.decode(act)?;
             let mut r = (rs >> 4) as i32;
-            let mut s = (rs & 15) as i32;
+            let mut s = (rs & 15) as i16;
             if s != 0 {
                 s = if bits.bits(1) == 1 { p1 } else { m1 };
             } else if r != 15 {
@@ -819,15 +1084,55 @@ mod tests {
         assert_eq!(t.cr_r[255], 178);
     }
 
+    fn refusal(bytes: &[u8]) -> String {
+        match decode(bytes, 1 << 20) {
+            Err(JpegError::Refused(m)) => m,
+            Err(JpegError::Unsupported) => panic!("unsupported, not refused"),
+            Ok(_) => panic!("decoded"),
+        }
+    }
+
     #[test]
-    fn refuses_what_it_does_not_reproduce() {
-        assert!(decode(b"not a jpeg").is_none());
-        // A frame header with no scan after it.
-        let prog = [
-            0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x0B, 8, 0, 8, 0, 8, 1, 1, 0x11, 0,
+    fn refuses_bad_headers_with_a_message() {
+        assert_eq!(
+            decode(b"not a jpeg", 1 << 20).err(),
+            Some(JpegError::Unsupported)
+        );
+        // A frame header with no scan after it, then EOI.
+        let no_scan = [
+            0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x0B, 8, 0, 8, 0, 8, 1, 1, 0x11, 0, 0xFF, 0xD9,
         ];
-        assert!(decode(&prog).is_none());
+        assert!(refusal(&no_scan).contains("no SOS"));
         // Truncated SOF0.
-        assert!(decode(&[0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x04, 8, 0]).is_none());
+        let m = refusal(&[0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x09, 8, 0]);
+        assert!(m.contains("ends inside the SOF0"), "{m}");
+        // Sampling factor 0, quantisation table 7, zero width.
+        let sof = |w: u16, hv: u8, tq: u8| {
+            let [w0, w1] = w.to_be_bytes();
+            vec![
+                0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, 0, 8, w0, w1, 1, 1, hv, tq, 0xFF, 0xD9,
+            ]
+        };
+        assert!(refusal(&sof(8, 0x01, 0)).contains("sampling factors 0x1"));
+        assert!(refusal(&sof(8, 0x11, 7)).contains("quantisation table 7"));
+        assert!(refusal(&sof(0, 0x11, 0)).contains("empty"));
+        // A DHT whose counts claim more symbols than the segment holds.
+        let mut dht = vec![0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00];
+        dht.extend([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200]);
+        assert!(refusal(&dht).contains("claims 200 symbols"));
+    }
+
+    #[test]
+    fn refuses_a_bomb_before_allocating() {
+        // 65000x65000, 3 components: refused at the frame header.
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8];
+        b.extend(65000u16.to_be_bytes());
+        b.extend(65000u16.to_be_bytes());
+        b.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xD9]);
+        let m = match decode(&b, 89_478_485) {
+            Err(JpegError::Refused(m)) => m,
+            _ => panic!("not refused"),
+        };
+        assert!(m.contains("65000x65000") && m.contains("89478485"), "{m}");
     }
 }

@@ -1,7 +1,15 @@
-//! Where an image comes from: a file on disk or bytes embedded in a dataset.
+//! Where an image comes from (a file on disk or bytes embedded in a dataset) and, with the
+//! `images` feature, the one decoder that turns it into RGB ([`decode_rgb`]).
+#[cfg(feature = "images")]
+mod decode;
+#[cfg(feature = "images")]
+mod jpeg;
+
 use std::path::{Path, PathBuf};
 
 use crate::error::DataError;
+#[cfg(feature = "images")]
+pub use decode::{DecodeLimits, PILLOW_MAX_IMAGE_PIXELS, decode_rgb};
 
 /// A reference to an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,14 +57,16 @@ impl ImageRef {
         }
     }
 
-    /// Decodes the image to 8-bit RGB, as an image loader would before preprocessing.
+    /// Decodes the image to 8-bit RGB under the default [`DecodeLimits`] (see [`decode_rgb`]).
+    #[cfg(feature = "images")]
     pub fn decode(&self) -> Result<image::RgbImage, DataError> {
+        self.decode_with(&DecodeLimits::default())
+    }
+
+    /// Decodes the image to 8-bit RGB under `limits`, as the model's image processor does.
+    #[cfg(feature = "images")]
+    pub fn decode_with(&self, limits: &DecodeLimits) -> Result<image::RgbImage, DataError> {
         let bytes = self.read_bytes()?;
-        let what = self.name().unwrap_or("<embedded image>").to_string();
-        let img = image::load_from_memory(&bytes).map_err(|e| DataError::Image {
-            image: what,
-            message: e.to_string(),
-        })?;
-        Ok(img.to_rgb8())
+        decode_rgb(&bytes, self.name().unwrap_or("<embedded image>"), limits)
     }
 }

@@ -6,12 +6,12 @@
 //! (antialiasing), 22-bit fixed-point coefficients, and rounding/clipping to 8 bits after each pass.
 //!
 //! RGB conversion follows Pillow's `Image.convert("RGB")`: grey is replicated, palettes are
-//! looked up, alpha is dropped (not composited onto a background). JPEGs are decoded as
-//! libjpeg-turbo (Pillow's decoder) does them, by [`jpeg`]; other PNG/JPEG variants by the
-//! image crate.
-mod jpeg;
-
+//! looked up, alpha is dropped (not composited onto a background). Decoding is covip-data's
+//! [`covip_data::image::decode_rgb`] (libjpeg-turbo-exact JPEGs, a pixel cap), the decoder
+//! `covip data inspect --check-images` uses too.
 use std::path::Path;
+
+pub use covip_data::image::DecodeLimits;
 
 use serde::Deserialize;
 
@@ -235,30 +235,36 @@ impl PixelPatches {
     }
 }
 
-/// Decodes PNG or JPEG bytes and converts to RGB as Pillow's `convert("RGB")` does.
-/// `origin` names the image in errors.
+/// Decodes PNG or JPEG bytes and converts to RGB as Pillow's `convert("RGB")` does, under the
+/// default [`DecodeLimits`]. `origin` names the image in errors.
 pub fn decode_rgb(bytes: &[u8], origin: &str) -> Result<RgbImage> {
-    // Common JPEGs: libjpeg-turbo-exact decoding (Pillow's pixels); anything else: image crate.
-    if let Some(d) = jpeg::decode(bytes) {
-        return RgbImage::new(d.width, d.height, d.rgb);
-    }
-    let img = image::load_from_memory(bytes).map_err(|e| {
-        ModelError::Input(format!(
-            "{origin}: cannot decode the image (PNG and JPEG are supported): {e}"
-        ))
+    decode_rgb_with(bytes, origin, &DecodeLimits::default())
+}
+
+/// [`decode_rgb`] under explicit limits.
+pub fn decode_rgb_with(bytes: &[u8], origin: &str, limits: &DecodeLimits) -> Result<RgbImage> {
+    let rgb = covip_data::image::decode_rgb(bytes, origin, limits).map_err(|e| match e {
+        covip_data::DataError::Image { image, message } => ModelError::Input(format!(
+            "{image}: cannot decode the image (PNG and JPEG are supported): {message}"
+        )),
+        other => ModelError::Input(other.to_string()),
     })?;
-    let rgb = img.to_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     RgbImage::new(w, h, rgb.into_raw())
 }
 
 /// Reads and decodes an image file (see [`decode_rgb`]).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    load_rgb_with(path, &DecodeLimits::default())
+}
+
+/// [`load_rgb`] under explicit limits.
+pub fn load_rgb_with(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
         path: path.display().to_string(),
         source: e,
     })?;
-    decode_rgb(&bytes, &path.display().to_string())
+    decode_rgb_with(&bytes, &path.display().to_string(), limits)
 }
 
 /// transformers' `smart_resize`: the `(height, width)` to resize to, multiples of `factor`,
@@ -497,6 +503,8 @@ pub struct ImageProcessor {
     pub config: ImageProcessorConfig,
     /// Pillow's pass order to reproduce (Pillow >= 13 by default).
     pub pass_order: PassOrder,
+    /// Bounds on decoding image files (Pillow's decompression-bomb limit by default).
+    pub limits: DecodeLimits,
 }
 
 impl ImageProcessor {
@@ -504,7 +512,19 @@ impl ImageProcessor {
         Self {
             config,
             pass_order: PassOrder::default(),
+            limits: DecodeLimits::default(),
         }
+    }
+
+    /// The same processor with another decoding cap.
+    pub fn with_limits(mut self, limits: DecodeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Decodes PNG/JPEG bytes under this processor's [`DecodeLimits`].
+    pub fn decode(&self, bytes: &[u8], origin: &str) -> Result<RgbImage> {
+        decode_rgb_with(bytes, origin, &self.limits)
     }
 
     /// Reads the folder's `preprocessor_config.json` (defaults when absent).
@@ -595,7 +615,7 @@ impl ImageProcessor {
     pub fn process_files(&self, paths: &[&Path]) -> Result<PixelPatches> {
         let images = paths
             .iter()
-            .map(|p| load_rgb(p))
+            .map(|p| load_rgb_with(p, &self.limits))
             .collect::<Result<Vec<_>>>()?;
         self.process(&images)
     }

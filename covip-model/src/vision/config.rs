@@ -54,7 +54,14 @@ struct Raw {
     #[serde(default = "tanh")]
     hidden_act: String,
     rope_theta: Option<f64>,
-    rope_parameters: Option<Value>,
+    rope_parameters: Option<RawRope>,
+}
+
+/// `rope_parameters` of the vision config.
+#[derive(Deserialize)]
+struct RawRope {
+    rope_theta: Option<f64>,
+    rope_type: Option<String>,
 }
 
 fn three() -> usize {
@@ -73,7 +80,10 @@ impl VisionConfig {
             path: origin.to_string(),
             msg: format!("vision_config: {msg}"),
         };
-        let raw: Raw = serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?;
+        let raw: Raw = serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            bad(format!("{path}: {}", e.into_inner()))
+        })?;
         if let Some(t) = &raw.model_type
             && t != "qwen3_vl"
             && t != "qwen3_vl_vision"
@@ -91,15 +101,13 @@ impl VisionConfig {
         let rope_theta = raw
             .rope_parameters
             .as_ref()
-            .and_then(|p| p.get("rope_theta"))
-            .and_then(Value::as_f64)
+            .and_then(|p| p.rope_theta)
             .or(raw.rope_theta)
             .unwrap_or(10_000.0);
         if let Some(t) = raw
             .rope_parameters
             .as_ref()
-            .and_then(|p| p.get("rope_type"))
-            .and_then(Value::as_str)
+            .and_then(|p| p.rope_type.as_deref())
             && t != "axial"
             && t != "default"
         {

@@ -8,6 +8,7 @@ use crate::config::Qwen3VlConfig;
 use crate::error::{ModelError, Result};
 use crate::loader::{Checkpoint, WeightDtype};
 use crate::nn::Linear;
+use crate::tensor_names::{MergerTensors, TensorSpec, VisionTensors, WeightBias, name_shape_pairs};
 use crate::vision::block::{LayerNorm, VisionAttention, VisionBlock, VisionMlp};
 use crate::vision::config::VisionConfig;
 use crate::vision::merger::PatchMerger;
@@ -15,8 +16,7 @@ use crate::vision::patch_embed::PatchEmbed;
 use crate::vision::pos_embed::PosEmbed;
 use crate::vision::rope2d;
 
-/// Checkpoint prefix of the vision tower.
-pub const VISION_PREFIX: &str = "model.visual.";
+pub use crate::tensor_names::VISION_PREFIX;
 
 /// LayerNorm epsilon of every vision norm.
 const LN_EPS: f64 = 1e-6;
@@ -43,60 +43,10 @@ pub struct VisionOutput<B: Backend> {
     pub deepstack: Vec<Tensor<B, 2>>,
 }
 
-/// Every tensor the tower needs, name (with `model.visual.`) → shape.
+/// Every tensor the tower needs, name (with `model.visual.`) → shape (the table
+/// [`VisionTensors`] that the loader reads too).
 pub fn expected_tensors(cfg: &VisionConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-    let m = h * cfg.spatial_merge_size * cfg.spatial_merge_size;
-    let p = |n: &str, s: &[usize]| (format!("{VISION_PREFIX}{n}"), s.to_vec());
-    let mut v = vec![
-        p(
-            "patch_embed.proj.weight",
-            &[
-                h,
-                cfg.in_channels,
-                cfg.temporal_patch_size,
-                cfg.patch_size,
-                cfg.patch_size,
-            ],
-        ),
-        p("patch_embed.proj.bias", &[h]),
-        p("pos_embed.weight", &[cfg.num_position_embeddings, h]),
-    ];
-    for b in 0..cfg.depth {
-        let n = |s: &str| format!("blocks.{b}.{s}");
-        v.extend([
-            p(&n("norm1.weight"), &[h]),
-            p(&n("norm1.bias"), &[h]),
-            p(&n("norm2.weight"), &[h]),
-            p(&n("norm2.bias"), &[h]),
-            p(&n("attn.qkv.weight"), &[3 * h, h]),
-            p(&n("attn.qkv.bias"), &[3 * h]),
-            p(&n("attn.proj.weight"), &[h, h]),
-            p(&n("attn.proj.bias"), &[h]),
-            p(&n("mlp.linear_fc1.weight"), &[i, h]),
-            p(&n("mlp.linear_fc1.bias"), &[i]),
-            p(&n("mlp.linear_fc2.weight"), &[h, i]),
-            p(&n("mlp.linear_fc2.bias"), &[h]),
-        ]);
-    }
-    let merger = |pre: String, norm: usize| {
-        vec![
-            p(&format!("{pre}.norm.weight"), &[norm]),
-            p(&format!("{pre}.norm.bias"), &[norm]),
-            p(&format!("{pre}.linear_fc1.weight"), &[m, m]),
-            p(&format!("{pre}.linear_fc1.bias"), &[m]),
-            p(
-                &format!("{pre}.linear_fc2.weight"),
-                &[cfg.out_hidden_size, m],
-            ),
-            p(&format!("{pre}.linear_fc2.bias"), &[cfg.out_hidden_size]),
-        ]
-    };
-    v.extend(merger("merger".into(), h));
-    for k in 0..cfg.deepstack_visual_indexes.len() {
-        v.extend(merger(format!("deepstack_merger_list.{k}"), m));
-    }
-    v
+    name_shape_pairs(VisionTensors::new(cfg).list())
 }
 
 impl<B: Backend> VisionTower<B> {
@@ -124,52 +74,55 @@ impl<B: Backend> VisionTower<B> {
         dtype: WeightDtype,
         device: &B::Device,
     ) -> Result<Self> {
-        let expected = expected_tensors(cfg);
+        let names = VisionTensors::new(cfg);
         let others: Vec<String> = ckpt
             .names()
             .filter(|n| !n.starts_with(VISION_PREFIX))
             .map(str::to_string)
             .collect();
         let others: Vec<&str> = others.iter().map(String::as_str).collect();
-        ckpt.check(&expected, &others)?;
-        let t1 = |n: &str| ckpt.tensor::<B, 1>(&format!("{VISION_PREFIX}{n}"), dtype, device);
-        let t2 = |n: &str| ckpt.tensor::<B, 2>(&format!("{VISION_PREFIX}{n}"), dtype, device);
-        let lin = |n: &str| -> Result<Linear<B>> {
-            Ok(Linear::new(
-                t2(&format!("{n}.weight"))?,
-                Some(t1(&format!("{n}.bias"))?),
-            ))
+        ckpt.check(&name_shape_pairs(names.list()), &others)?;
+        let t1 = |s: &TensorSpec| ckpt.tensor::<B, 1>(&s.name, dtype, device);
+        let t2 = |s: &TensorSpec| ckpt.tensor::<B, 2>(&s.name, dtype, device);
+        // Every vision weight has a bias; the table says so (`WeightBias::new(.., true)`).
+        let bias = |wb: &WeightBias| -> Result<Tensor<B, 1>> {
+            let b = wb.bias.as_ref().ok_or_else(|| ModelError::Checkpoint {
+                dir: ckpt.dir.display().to_string(),
+                report: format!("  no bias in the table for {}", wb.weight.name),
+            })?;
+            t1(b)
         };
-        let ln = |n: &str| -> Result<LayerNorm<B>> {
-            Ok(LayerNorm::new(
-                t1(&format!("{n}.weight"))?,
-                t1(&format!("{n}.bias"))?,
-                LN_EPS,
-            ))
+        let lin = |wb: &WeightBias| -> Result<Linear<B>> {
+            Ok(Linear::new(t2(&wb.weight)?, Some(bias(wb)?)))
+        };
+        let ln = |wb: &WeightBias| -> Result<LayerNorm<B>> {
+            Ok(LayerNorm::new(t1(&wb.weight)?, bias(wb)?, LN_EPS))
         };
         let unit = cfg.spatial_merge_size * cfg.spatial_merge_size;
-        let merger = |pre: &str, post: bool| -> Result<PatchMerger<B>> {
+        let merger = |m: &MergerTensors, post: bool| -> Result<PatchMerger<B>> {
             Ok(PatchMerger {
-                norm: ln(&format!("{pre}.norm"))?,
-                linear_fc1: lin(&format!("{pre}.linear_fc1"))?,
-                linear_fc2: lin(&format!("{pre}.linear_fc2"))?,
+                norm: ln(&m.norm)?,
+                linear_fc1: lin(&m.linear_fc1)?,
+                linear_fc2: lin(&m.linear_fc2)?,
                 use_postshuffle_norm: post,
                 unit,
             })
         };
-        let blocks = (0..cfg.depth)
+        let blocks = names
+            .blocks
+            .iter()
             .map(|b| {
                 Ok(VisionBlock {
-                    norm1: ln(&format!("blocks.{b}.norm1"))?,
-                    norm2: ln(&format!("blocks.{b}.norm2"))?,
+                    norm1: ln(&b.norm1)?,
+                    norm2: ln(&b.norm2)?,
                     attn: VisionAttention {
-                        qkv: lin(&format!("blocks.{b}.attn.qkv"))?,
-                        proj: lin(&format!("blocks.{b}.attn.proj"))?,
+                        qkv: lin(&b.qkv)?,
+                        proj: lin(&b.proj)?,
                         num_heads: cfg.num_heads,
                     },
                     mlp: VisionMlp {
-                        linear_fc1: lin(&format!("blocks.{b}.mlp.linear_fc1"))?,
-                        linear_fc2: lin(&format!("blocks.{b}.mlp.linear_fc2"))?,
+                        linear_fc1: lin(&b.linear_fc1)?,
+                        linear_fc2: lin(&b.linear_fc2)?,
                         act: cfg.hidden_act,
                     },
                 })
@@ -177,18 +130,16 @@ impl<B: Backend> VisionTower<B> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             patch_embed: PatchEmbed::new(
-                ckpt.tensor::<B, 5>(
-                    &format!("{VISION_PREFIX}patch_embed.proj.weight"),
-                    dtype,
-                    device,
-                )?,
-                t1("patch_embed.proj.bias")?,
+                ckpt.tensor::<B, 5>(&names.patch_embed.weight.name, dtype, device)?,
+                bias(&names.patch_embed)?,
             ),
-            pos_embed: PosEmbed::new(t2("pos_embed.weight")?, cfg.spatial_merge_size),
+            pos_embed: PosEmbed::new(t2(&names.pos_embed)?, cfg.spatial_merge_size),
             blocks,
-            merger: merger("merger", false)?,
-            deepstack_merger_list: (0..cfg.deepstack_visual_indexes.len())
-                .map(|k| merger(&format!("deepstack_merger_list.{k}"), true))
+            merger: merger(&names.merger, false)?,
+            deepstack_merger_list: names
+                .deepstack_merger_list
+                .iter()
+                .map(|m| merger(m, true))
                 .collect::<Result<Vec<_>>>()?,
             config: cfg.clone(),
         })
