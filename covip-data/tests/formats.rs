@@ -423,3 +423,79 @@ fn unknown_files_and_missing_paths_are_errors() {
         .to_string();
     assert!(err.contains("nope: no such file or folder"), "{err}");
 }
+
+/// Every QA `id` of a JSON value (a training record or a ground-truth file), in order.
+fn qa_ids(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            if o.contains_key("question") && o.contains_key("options") {
+                out.push(o["id"].clone());
+            }
+            o.values().for_each(|x| qa_ids(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| qa_ids(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn integer_qa_ids_are_read_and_written_back_as_integers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut record = good_caption_record();
+    let mut n = 0;
+    for list in ["pos_qas", "neg_qas"] {
+        let qas: Vec<&mut serde_json::Value> = if list == "pos_qas" {
+            record[list][0].as_array_mut().unwrap().iter_mut().collect()
+        } else {
+            record[list].as_array_mut().unwrap().iter_mut().collect()
+        };
+        for qa in qas {
+            // Integers and strings mixed, as a hand-made file might have them.
+            qa["id"] = if n % 2 == 0 {
+                serde_json::json!(n)
+            } else {
+                serde_json::json!(format!("{n}"))
+            };
+            n += 1;
+        }
+    }
+    let mut want = Vec::new();
+    qa_ids(&record, &mut want);
+    assert_eq!(want[..3], [serde_json::json!(0), "1".into(), 2.into()]);
+    let p = write(dir.path(), "train.jsonl", &format!("{record}\n"));
+    let loaded = formats::read_train(&p).unwrap();
+    assert!(loaded.problems.is_empty(), "{:?}", messages(&loaded.problems));
+    let qa = &loaded.records[0].1.pos_qas[0][0];
+    assert_eq!(qa.id, covip_data::QaId::Int(0));
+    assert_eq!(loaded.records[0].1.pos_qas[0][1].id, "1");
+    // Written back, as JSONL and as a JSON array: the same ids, the same types.
+    let records: Vec<TrainRecord> = loaded.into_result().unwrap();
+    for name in ["out.jsonl", "out.json"] {
+        let out = dir.path().join(name);
+        formats::write_train(&out, &records).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let values: Vec<serde_json::Value> = if name.ends_with(".jsonl") {
+            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        let mut got = Vec::new();
+        qa_ids(&values[0], &mut got);
+        assert_eq!(got, want, "{name}");
+    }
+    // Through the canonical sample and the test-set format too.
+    let samples = formats::read_train_samples(&p).unwrap().into_result().unwrap();
+    let (meta, gt) = (dir.path().join("meta.jsonl"), dir.path().join("gt.json"));
+    formats::write_test_set(&meta, &gt, &samples).unwrap();
+    let gt_value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&gt).unwrap()).unwrap();
+    let mut got = Vec::new();
+    qa_ids(&gt_value, &mut got);
+    let mut sorted_got: Vec<String> = got.iter().map(|v| v.to_string()).collect();
+    let mut sorted_want: Vec<String> = want.iter().map(|v| v.to_string()).collect();
+    sorted_got.sort();
+    sorted_want.sort();
+    assert_eq!(sorted_got, sorted_want, "the ground truth keeps each id's type");
+    let back = formats::read_test_set(&meta, &gt).unwrap().into_result().unwrap();
+    assert_eq!(back[0].qas, samples[0].qas);
+}
