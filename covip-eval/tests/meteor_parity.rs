@@ -8,14 +8,17 @@
 //! - end to end: the captions go through covip's stdio emulation, normaliser and stemmer too.
 //!
 //! The resources come from `$COVIP_METEOR_DATA` or the per-user default location; without
-//! them the tests are skipped with a notice, unless `COVIP_REQUIRE_METEOR=1` (set by `.ci/run`,
-//! which installs them first), which makes their absence a failure.
+//! them the tests are skipped with a notice, unless `CI` is set or `COVIP_REQUIRE_METEOR=1`
+//! (set by `.ci/run`, which installs them first), which makes their absence a failure.
+
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use covip_eval::metrics::CaptionCorpus;
-use covip_eval::metrics::meteor::{Meteor, MeteorCorpusScore, MeteorStats, resources};
+use covip_eval::metrics::meteor::{Meteor, MeteorCorpusScore, MeteorStats};
 use serde_json::Value;
 
 fn fx(name: &str) -> PathBuf {
@@ -37,22 +40,9 @@ fn json(name: &str) -> Value {
 
 /// The shared scorer, or `None` (test skipped) when the resources are not installed.
 fn meteor() -> Option<Arc<Meteor>> {
-    let dir = resources::resolve_dir(None).ok();
-    let present = dir.as_deref().is_some_and(resources::is_complete);
-    if !present {
-        let msg = format!(
-            "METEOR resources not found in {} (run `covip metrics setup-meteor`)",
-            dir.map(|d| d.display().to_string())
-                .unwrap_or_else(|| "<no default location>".into())
-        );
-        if std::env::var("COVIP_REQUIRE_METEOR").is_ok_and(|v| v == "1") {
-            panic!("{msg}; COVIP_REQUIRE_METEOR=1 makes this a failure");
-        }
-        eprintln!("skipped: {msg}");
-        return None;
-    }
+    let dir = common::meteor_dir()?;
     let t = std::time::Instant::now();
-    let m = Meteor::shared(&dir.unwrap()).expect("load METEOR resources");
+    let m = Meteor::shared(&dir).expect("load METEOR resources");
     eprintln!("METEOR resources ready in {:.2?}", t.elapsed());
     Some(m)
 }
@@ -154,7 +144,7 @@ fn aligner_and_scorer_match_the_jar_on_its_own_segments() {
                     .collect()
             })
             .collect();
-        let got = jar_stems.score_corpus_normalized(&refs, &tests);
+        let got = jar_stems.score_corpus_normalized(&refs, &tests).unwrap();
         compare(
             &format!("{name} (jar segments)"),
             &ids,
@@ -172,7 +162,7 @@ fn end_to_end_matches_pycocoevalcap() {
     for name in CORPORA {
         let c = corpus(name);
         let t = std::time::Instant::now();
-        let got = m.score_corpus(&c.refs, &c.cands);
+        let got = m.score_corpus(&c.refs, &c.cands).unwrap();
         eprintln!("{name}: scored in {:.2?}", t.elapsed());
         let (n, di, dc) = compare(name, &c.ids, &got, &scores["corpora"][name]);
         images += n;
@@ -188,7 +178,7 @@ fn end_to_end_matches_pycocoevalcap() {
 fn results_do_not_depend_on_image_order_or_threads() {
     let Some(m) = meteor() else { return };
     let c = corpus("coco_tokenized");
-    let all = m.score_corpus(&c.refs, &c.cands);
+    let all = m.score_corpus(&c.refs, &c.cands).unwrap();
     // One image at a time, in reverse: same per-image statistics, same summed score.
     let mut total = MeteorStats::default();
     for i in (0..c.ids.len()).rev() {

@@ -5,8 +5,11 @@
 //! tuples) built into scene graphs and scored by the classes of pycocoevalcap 1.2's
 //! `spice-1.0.jar` (SceneGraph, TupleSet, Evaluation, SpiceStats) with METEOR 1.5's WordNet
 //! synonyms, bypassing only the CoreNLP parser; laid out as the jar's `-detailed -subset`
-//! output. These tests need METEOR's English synonym files (`$COVIP_METEOR_DATA/synonym/`,
-//! else `/tmp/mjar/synonym/`) and are skipped with a message without them.
+//! output. These tests need METEOR's English synonym files, found as the library finds them
+//! (`$COVIP_METEOR_DATA`, else the per-user folder `covip metrics setup-meteor` fills); without
+//! them they are skipped with a notice, and fail under CI.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -23,17 +26,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn wordnet() -> Option<SynonymDictionary> {
-    let dir = match std::env::var_os("COVIP_METEOR_DATA") {
-        Some(d) => PathBuf::from(d).join("synonym"),
-        None => PathBuf::from("/tmp/mjar/synonym"),
-    };
-    if !dir.join("english.synsets").is_file() {
-        eprintln!(
-            "skipped: METEOR's English synonym files are not in {} (set COVIP_METEOR_DATA to a folder with synonym/english.synsets)",
-            dir.display()
-        );
-        return None;
-    }
+    let dir = common::meteor_dir()?.join("synonym");
     Some(SynonymDictionary::load(&dir).expect("synonym files load"))
 }
 

@@ -14,6 +14,8 @@
 //!   `scriptEngine.put`, where `getEngineByName("JavaScript")` returns null).
 #![cfg(unix)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -369,31 +371,16 @@ fn incomplete_or_malformed_output_is_an_error_not_a_partial_result() {
     );
 }
 
-/// Runs the real jar once when Java and the jar are here (`COVIP_SPICE_JAR`, else
-/// pycocoevalcap's copy in /tmp/pcev): without the CoreNLP jars beside it the run must fail
-/// with [`SpiceError::CoreNlpMissing`]; with them it must score.
+/// Runs the real jar once (`COVIP_SPICE_JAR`, else the one `covip metrics setup-meteor`
+/// installs from pycocoevalcap; skipped with a notice when it or Java is missing, a failure
+/// under CI): without the CoreNLP jars beside it (pycocoevalcap does not ship them) the run
+/// must fail with [`SpiceError::CoreNlpMissing`]; with them it must score.
 #[test]
 fn the_real_jar_fails_clearly_without_corenlp() {
-    let jar_path = std::env::var_os("COVIP_SPICE_JAR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(
-                "/tmp/pcev/lib/python3.11/site-packages/pycocoevalcap/spice/spice-1.0.jar",
-            )
-        });
-    if !jar_path.is_file() {
-        eprintln!(
-            "skipped: no SPICE jar at {} (set COVIP_SPICE_JAR)",
-            jar_path.display()
-        );
+    let Some(jar_path) = common::spice_jar() else {
         return;
-    }
-    if std::process::Command::new("java")
-        .arg("-version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: no java on PATH");
+    };
+    if common::java().is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 //! `1e-15` / `1e-9` epsilons, the geometric mean accumulated n by n, and the brevity penalty
 //! `exp(1 - 1/ratio)` when `ratio < 1`. Corpus: the same over summed statistics.
 
+use super::error::MetricsError;
 use super::ngram::{GramCorpus, NONE};
 
 const SMALL: f64 = 1e-9;
@@ -86,12 +87,10 @@ fn bleu_from(testlen: usize, reflen: usize, guess: &[usize; 4], correct: &[usize
     out
 }
 
-/// BLEU-1..4 of `cands[i]` against `refs[i]` (already tokenised, whitespace-separated).
-///
-/// # Panics
-/// If `refs` and `cands` differ in length (callers validate input first).
-pub fn bleu(refs: &[Vec<String>], cands: &[String]) -> BleuScores {
-    bleu_grams(&GramCorpus::build(refs, cands))
+/// BLEU-1..4 of `cands[i]` against `refs[i]` (already tokenised, whitespace-separated); an
+/// error when the corpus is not one candidate and at least one reference per image.
+pub fn bleu(refs: &[Vec<String>], cands: &[String]) -> Result<BleuScores, MetricsError> {
+    Ok(bleu_grams(&GramCorpus::build(refs, cands)?))
 }
 
 /// [`bleu`] from already counted n-grams.
@@ -123,11 +122,11 @@ mod tests {
     #[test]
     fn identical_is_one_and_empty_is_zero() {
         let refs = vec![vec!["a man riding a horse".to_string()]];
-        let s = bleu(&refs, &["a man riding a horse".to_string()]);
+        let s = bleu(&refs, &["a man riding a horse".to_string()]).unwrap();
         for v in s.corpus {
             assert!((v - 1.0).abs() < 1e-9, "{v}");
         }
-        let s = bleu(&refs, &[String::new()]);
+        let s = bleu(&refs, &[String::new()]).unwrap();
         assert!(s.corpus.iter().all(|&v| v < 1e-12));
     }
 
@@ -135,7 +134,7 @@ mod tests {
     fn closest_length_prefers_shorter_on_tie() {
         let refs = vec![vec!["a b c d".to_string(), "a b".to_string()]];
         // testlen 3: |4-3| = |2-3| = 1 -> reflen 2, no brevity penalty.
-        let s = bleu(&refs, &["a b c".to_string()]);
+        let s = bleu(&refs, &["a b c".to_string()]).unwrap();
         assert!((s.per_image[0][0] - 1.0).abs() < 1e-9);
     }
 }

@@ -158,7 +158,7 @@ impl CaptionCorpus {
     /// Also starts compiling the PTB tokenizer on another thread (for [`Self::tokenized`],
     /// the usual next step), so that it is ready when the files are read.
     pub fn load(refs_path: &Path, cands_path: &Path) -> Result<Self, MetricsError> {
-        std::thread::spawn(|| {
+        rayon::spawn(|| {
             ptb::PtbTokenizer::global();
         });
         let refs = read_entries(refs_path)?;
@@ -385,9 +385,10 @@ pub fn score_captions_with(
             report.per_image[i].1.push((name.to_string(), *v));
         }
     };
-    // The metrics are independent pure functions: ROUGE-L on a second thread while this one
-    // counts the n-grams (once, for BLEU and CIDEr-D) and scores BLEU and CIDEr-D; reported
-    // in pycocoevalcap's order below.
+    // The metrics are independent pure functions, run as rayon tasks: ROUGE-L, METEOR (the
+    // slowest; it spreads its images over the pool too), and the n-grams counted once for
+    // BLEU and CIDEr-D. Each result is the same whatever the schedule; they are reported in
+    // pycocoevalcap's order below.
     let (refs, cands) = (&corpus.refs, &corpus.cands);
     let meteor_scorer = if metrics.contains(&CaptionMetric::Meteor) {
         Some(Meteor::shared(&resources::resolve_dir(
@@ -396,28 +397,32 @@ pub fn score_captions_with(
     } else {
         None
     };
-    // METEOR (the slowest) on its own thread too.
-    let (mut bleu_s, mut rouge_s, mut cider_s, mut meteor_s) = std::thread::scope(|sc| {
-        let r = metrics
-            .contains(&CaptionMetric::Rouge)
-            .then(|| sc.spawn(|| rouge::rouge_l(refs, cands)));
-        let m = meteor_scorer
-            .as_ref()
-            .map(|m| sc.spawn(|| m.score_corpus(refs, cands)));
-        let (want_b, want_c) = (
-            metrics.contains(&CaptionMetric::Bleu),
-            metrics.contains(&CaptionMetric::Cider),
-        );
-        let grams = (want_b || want_c).then(|| ngram::GramCorpus::build(refs, cands));
-        let b = grams.as_ref().filter(|_| want_b).map(bleu::bleu_grams);
-        let c = grams.as_ref().filter(|_| want_c).map(cider::cider_d_grams);
-        (
-            b,
-            r.map(|h| h.join().expect("ROUGE thread")),
-            c,
-            m.map(|h| h.join().expect("METEOR thread")),
-        )
-    });
+    let (want_b, want_c) = (
+        metrics.contains(&CaptionMetric::Bleu),
+        metrics.contains(&CaptionMetric::Cider),
+    );
+    let want_r = metrics.contains(&CaptionMetric::Rouge);
+    let (rouge_s, (meteor_s, grams)) = rayon::join(
+        || want_r.then(|| rouge::rouge_l(refs, cands)).transpose(),
+        || {
+            rayon::join(
+                || {
+                    meteor_scorer
+                        .as_ref()
+                        .map(|m| m.score_corpus(refs, cands))
+                        .transpose()
+                },
+                || {
+                    (want_b || want_c)
+                        .then(|| ngram::GramCorpus::build(refs, cands))
+                        .transpose()
+                },
+            )
+        },
+    );
+    let (mut rouge_s, mut meteor_s, grams) = (rouge_s?, meteor_s?, grams?);
+    let mut bleu_s = grams.as_ref().filter(|_| want_b).map(bleu::bleu_grams);
+    let mut cider_s = grams.as_ref().filter(|_| want_c).map(cider::cider_d_grams);
     // pycocoevalcap's order: Bleu, METEOR, ROUGE_L, CIDEr, SPICE.
     for m in [
         CaptionMetric::Bleu,
@@ -432,22 +437,26 @@ pub fn score_captions_with(
         }
         match m {
             CaptionMetric::Bleu => {
-                let s = bleu_s.take().expect("computed above");
+                let Some(s) = bleu_s.take() else { continue };
                 for k in 0..4 {
                     let per: Vec<f64> = s.per_image.iter().map(|p| p[k]).collect();
                     push(&format!("Bleu_{}", k + 1), s.corpus[k], &per, &mut report);
                 }
             }
             CaptionMetric::Rouge => {
-                let (t, per) = rouge_s.take().expect("computed above");
+                let Some((t, per)) = rouge_s.take() else {
+                    continue;
+                };
                 push("ROUGE_L", t, &per, &mut report);
             }
             CaptionMetric::Cider => {
-                let (t, per) = cider_s.take().expect("computed above");
+                let Some((t, per)) = cider_s.take() else {
+                    continue;
+                };
                 push("CIDEr", t, &per, &mut report);
             }
             CaptionMetric::Meteor => {
-                let s = meteor_s.take().expect("computed above");
+                let Some(s) = meteor_s.take() else { continue };
                 push("METEOR", s.corpus, &s.per_image, &mut report);
             }
             CaptionMetric::BertScore => {
@@ -465,7 +474,7 @@ pub fn score_captions_with(
     Ok(report)
 }
 
-/// How to run BERTScore (see [`super::bertscore`]).
+/// How to run BERTScore (see [`add_bertscore`]; the encoder needs the `bertscore` feature).
 #[derive(Clone, Debug)]
 pub struct BertScoreSettings {
     /// Hugging Face folder of a BERT / RoBERTa model.
@@ -516,8 +525,21 @@ pub fn read_baseline(path: &Path, layer: usize) -> Result<[f64; 3], MetricsError
     ))
 }
 
+/// Without the `bertscore` feature there is no encoder: an error saying so.
+#[cfg(not(feature = "bertscore"))]
+pub fn add_bertscore(
+    _report: &mut CaptionReport,
+    _raw: &CaptionCorpus,
+    _settings: &BertScoreSettings,
+) -> Result<(), MetricsError> {
+    Err(MetricsError::Unsupported(
+        "BERTScore needs covip-eval's `bertscore` feature, which this build lacks".into(),
+    ))
+}
+
 /// Adds `BERTScore_P`, `BERTScore_R`, `BERTScore_F1` (means and per image) to `report`,
 /// computed on `raw` (untokenised captions, as bert_score is used) with burn's CPU backend.
+#[cfg(feature = "bertscore")]
 pub fn add_bertscore(
     report: &mut CaptionReport,
     raw: &CaptionCorpus,

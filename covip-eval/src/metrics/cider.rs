@@ -4,6 +4,7 @@
 //! reference weights, Gaussian length penalty with σ = 6 where the "length" is the number of
 //! bigrams (a quirk of the reference code), averaged over n and references, × 10.
 
+use super::error::MetricsError;
 use super::ngram::{GramCorpus, NONE, np_mean, np_sum};
 
 const N: usize = 4;
@@ -40,12 +41,10 @@ fn counts2vec(
     (norm, length as f64)
 }
 
-/// Corpus CIDEr-D (mean over images) and per-image scores, in input order.
-///
-/// # Panics
-/// If `refs` and `cands` differ in length.
-pub fn cider_d(refs: &[Vec<String>], cands: &[String]) -> (f64, Vec<f64>) {
-    cider_d_grams(&GramCorpus::build(refs, cands))
+/// Corpus CIDEr-D (mean over images) and per-image scores, in input order; an error when
+/// the corpus is not one candidate and at least one reference per image.
+pub fn cider_d(refs: &[Vec<String>], cands: &[String]) -> Result<(f64, Vec<f64>), MetricsError> {
+    Ok(cider_d_grams(&GramCorpus::build(refs, cands)?))
 }
 
 /// [`cider_d`] from already counted n-grams.
@@ -109,9 +108,12 @@ mod tests {
             vec!["two dogs play in the snow".to_string()],
         ];
         let cands: Vec<String> = refs.iter().map(|r| r[0].clone()).collect();
-        let (c, per) = cider_d(&refs, &cands);
+        let (c, per) = cider_d(&refs, &cands).unwrap();
         assert!(c > 1.0 && per.iter().all(|&x| x > 1.0), "{per:?}");
-        let (c, _) = cider_d(&refs, &["zz".into(), "yy".into(), "xx".into()]);
+        let (c, _) = cider_d(&refs, &["zz".into(), "yy".into(), "xx".into()]).unwrap();
+        // One candidate per image, at least one reference each.
+        assert!(cider_d(&refs, &["zz".into()]).is_err());
+        assert!(cider_d(&[vec![]], &["zz".into()]).is_err());
         assert_eq!(c, 0.0);
     }
 }

@@ -49,6 +49,19 @@ pub enum MetricsError {
         /// What to do about it.
         message: String,
     },
+    /// An archive (`setup-meteor --from`) is damaged, hostile or over a size limit.
+    #[error("{archive}{}: {message}", member.as_ref().map(|m| format!(": member {m}")).unwrap_or_default())]
+    Archive {
+        /// The archive.
+        archive: PathBuf,
+        /// The member at fault, when one is.
+        member: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Caller data that a metric cannot score (lengths that differ, an empty corpus).
+    #[error("{0}")]
+    Input(String),
     /// A metric name that is unknown or not available in this build.
     #[error("{0}")]
     Unsupported(String),

@@ -1,7 +1,9 @@
 //! Caption-quality and hallucination metrics, at parity with the community's reference scorers
 //! (pycocoevalcap 1.2 for the caption metrics; the released POPE, CHAIR and MMHal-Bench scripts
 //! for hallucination). Every metric is a pure function of text and sets.
+#[cfg(feature = "bertscore")]
 pub mod bert;
+#[cfg(feature = "bertscore")]
 pub mod bertscore;
 pub mod bleu;
 pub mod caption;

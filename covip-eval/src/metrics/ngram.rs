@@ -5,7 +5,26 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::error::MetricsError;
 use super::ptb::py_split_whitespace;
+
+/// Checks what BLEU, ROUGE-L and CIDEr-D need of their input, as pycocoevalcap asserts it:
+/// one candidate per image and at least one reference per image.
+pub fn check_corpus(refs: &[Vec<String>], cands: &[String]) -> Result<(), MetricsError> {
+    if refs.len() != cands.len() {
+        return Err(MetricsError::Input(format!(
+            "{} reference lists but {} candidates: one candidate per image",
+            refs.len(),
+            cands.len()
+        )));
+    }
+    if let Some(i) = refs.iter().position(Vec::is_empty) {
+        return Err(MetricsError::Input(format!(
+            "image {i} (0-based) has no reference captions"
+        )));
+    }
+    Ok(())
+}
 
 /// A small, fast hasher for words and interned n-gram keys.
 #[derive(Default, Clone, Copy)]
@@ -117,12 +136,10 @@ const SHORT: usize = 48;
 const PARALLEL_WORDS: usize = 20_000;
 
 impl GramCorpus {
-    /// Counts the n-grams of `cands[i]` and `refs[i]` for every image `i`.
-    ///
-    /// # Panics
-    /// If `refs` and `cands` differ in length.
-    pub fn build(refs: &[Vec<String>], cands: &[String]) -> GramCorpus {
-        assert_eq!(refs.len(), cands.len(), "one candidate per image");
+    /// Counts the n-grams of `cands[i]` and `refs[i]` for every image `i`; refuses input
+    /// that [`check_corpus`] refuses, and corpora of 2^32 words or more.
+    pub fn build(refs: &[Vec<String>], cands: &[String]) -> Result<GramCorpus, MetricsError> {
+        check_corpus(refs, cands)?;
         let n_sents = cands.len() + refs.iter().map(Vec::len).sum::<usize>();
         let bytes: usize = cands.iter().map(String::len).sum::<usize>()
             + refs.iter().flatten().map(String::len).sum::<usize>();
@@ -144,13 +161,22 @@ impl GramCorpus {
         }
         out.img.push(start.len() as u32);
         start.push(w.len() as u32);
+        // Word and sentence positions are kept as u32.
+        if w.len() >= u32::MAX as usize || start.len() >= u32::MAX as usize {
+            return Err(MetricsError::Input(format!(
+                "{} words in {} sentences: n-gram counting handles fewer than 2^32",
+                w.len(),
+                start.len()
+            )));
+        }
         out.lens = start.windows(2).map(|p| p[1] - p[0]).collect();
         let n_words = words.len();
         drop(words);
 
         // g[p]: id of the (k+1)-gram starting at word p, one array per order. For a large
-        // corpus the entry pass of an order runs on its own thread as soon as that order's
-        // ids are known.
+        // corpus the entry pass of an order runs as a rayon task as soon as that order's ids
+        // are known (each pass writes only its own order: the result does not depend on the
+        // schedule).
         let (start, img) = (&start[..], &out.img[..]);
         let [e0, e1, e2, e3] = &mut out.ord;
         let [d0, d1, d2, d3] = &mut out.df;
@@ -164,25 +190,22 @@ impl GramCorpus {
             *d2 = Pass::default().entries(e2, &g2, start, img, 2, n2);
             let (g3, n3) = next_order(&g2, n2, w, n_words, start, 3, &mut sc);
             *d3 = Pass::default().entries(e3, &g3, start, img, 3, n3);
-            return out;
+            return Ok(out);
         }
         let (mut g1, mut g2) = ((Vec::new(), 0), (Vec::new(), 0));
         let (g1m, g2m) = (&mut g1, &mut g2);
-        std::thread::scope(|scope| {
-            let t0 = scope.spawn(move || Pass::default().entries(e0, w, start, img, 0, n_words));
+        rayon::scope(|scope| {
+            scope.spawn(move |_| *d0 = Pass::default().entries(e0, w, start, img, 0, n_words));
             *g1m = next_order(w, n_words, w, n_words, start, 1, &mut sc);
             let (g1, n1): &(Vec<u32>, usize) = g1m;
-            let t1 = scope.spawn(move || Pass::default().entries(e1, g1, start, img, 1, *n1));
+            scope.spawn(move |_| *d1 = Pass::default().entries(e1, g1, start, img, 1, *n1));
             *g2m = next_order(g1, *n1, w, n_words, start, 2, &mut sc);
             let (g2, n2): &(Vec<u32>, usize) = g2m;
-            let t2 = scope.spawn(move || Pass::default().entries(e2, g2, start, img, 2, *n2));
+            scope.spawn(move |_| *d2 = Pass::default().entries(e2, g2, start, img, 2, *n2));
             let (g3, n3) = next_order(g2, *n2, w, n_words, start, 3, &mut sc);
             *d3 = Pass::default().entries(e3, &g3, start, img, 3, n3);
-            *d0 = t0.join().expect("n-gram thread");
-            *d1 = t1.join().expect("n-gram thread");
-            *d2 = t2.join().expect("n-gram thread");
         });
-        out
+        Ok(out)
     }
 
     /// Number of images.
@@ -448,7 +471,7 @@ mod tests {
             vec!["a b".to_string()],
         ];
         let cands = vec!["b a x".to_string(), String::new()];
-        let g = GramCorpus::build(&refs, &cands);
+        let g = GramCorpus::build(&refs, &cands).unwrap();
         assert_eq!(g.images(), 2);
         assert_eq!(
             (g.cand(0), g.refs(0), g.cand(1), g.refs(1)),

@@ -3,6 +3,134 @@
 //! word `No`, `not` or `no`; otherwise "yes". A label is "no" only when it is exactly `no`.
 //! Reports accuracy, precision, recall, F1 (positive class = yes) and the yes-ratio.
 
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::MetricsError;
+
+/// One line of a POPE answers file (JSONL): the answer is the first string among `answer`,
+/// `text` (LLaVA's answer files) and `response`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct PopeAnswerRecord {
+    /// Pairs the line with its label when both files have it.
+    #[serde(default)]
+    pub question_id: Option<Value>,
+    /// The answer under `answer`.
+    #[serde(default)]
+    pub answer: Option<Value>,
+    /// The answer under `text`.
+    #[serde(default)]
+    pub text: Option<Value>,
+    /// The answer under `response`.
+    #[serde(default)]
+    pub response: Option<Value>,
+}
+
+impl PopeAnswerRecord {
+    /// The answer text (see the type's documentation).
+    pub fn answer_text(&self) -> Option<&str> {
+        [&self.answer, &self.text, &self.response]
+            .into_iter()
+            .find_map(|v| v.as_ref().and_then(Value::as_str))
+    }
+}
+
+/// One line of a POPE labels file (JSONL): `label` is `yes` or `no`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct PopeLabelRecord {
+    /// Pairs the line with its answer when both files have it.
+    #[serde(default)]
+    pub question_id: Option<Value>,
+    /// The label.
+    #[serde(default)]
+    pub label: Option<Value>,
+}
+
+/// Reads a JSONL file of `T`, one record per non-blank line; an error names the file and
+/// line, and an empty file is an error.
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, MetricsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(line).map_err(|e| MetricsError::Json {
+            path: path.to_path_buf(),
+            line: Some(i + 1),
+            message: e.to_string(),
+        })?);
+    }
+    if out.is_empty() {
+        return Err(MetricsError::Record {
+            path: path.to_path_buf(),
+            record: "<file>".into(),
+            field: "<root>".into(),
+            message: "no records".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads an answers file and a labels file (see [`PopeAnswerRecord`], [`PopeLabelRecord`]),
+/// paired line by line and checked by `question_id` where both lines have one; returns the
+/// answers and the labels, in order.
+pub fn read_pope_files(
+    answers: &Path,
+    labels: &Path,
+) -> Result<(Vec<String>, Vec<String>), MetricsError> {
+    let ans: Vec<PopeAnswerRecord> = read_jsonl(answers)?;
+    let lab: Vec<PopeLabelRecord> = read_jsonl(labels)?;
+    if ans.len() != lab.len() {
+        return Err(MetricsError::Mismatch {
+            message: format!(
+                "{} has {} answers but {} has {} labels",
+                answers.display(),
+                ans.len(),
+                labels.display(),
+                lab.len()
+            ),
+        });
+    }
+    let mut out = (Vec::with_capacity(ans.len()), Vec::with_capacity(ans.len()));
+    for (i, (a, l)) in ans.iter().zip(&lab).enumerate() {
+        let record = |path: &Path, field: &str| MetricsError::Record {
+            path: path.to_path_buf(),
+            record: format!("line {}", i + 1),
+            field: field.into(),
+            message: "missing or not a string".into(),
+        };
+        let text = a
+            .answer_text()
+            .ok_or_else(|| record(answers, "answer/text/response"))?;
+        let label = l
+            .label
+            .as_ref()
+            .and_then(Value::as_str)
+            .ok_or_else(|| record(labels, "label"))?;
+        if let (Some(q1), Some(q2)) = (&a.question_id, &l.question_id)
+            && q1 != q2
+        {
+            return Err(MetricsError::Mismatch {
+                message: format!(
+                    "line {}: question_id {q1} in {} but {q2} in {}",
+                    i + 1,
+                    answers.display(),
+                    labels.display()
+                ),
+            });
+        }
+        out.0.push(text.to_string());
+        out.1.push(label.to_string());
+    }
+    Ok(out)
+}
+
 /// The released script's yes/no reading of a free-form answer (`true` = yes).
 pub fn parse_yes_no(answer: &str) -> bool {
     let first = match answer.find('.') {
@@ -40,13 +168,30 @@ pub struct PopeScores {
     pub n: usize,
 }
 
-/// Scores answers against labels (paired in order, as the script pairs them).
-///
-/// # Panics
-/// If the slices differ in length or are empty (callers validate input first).
-pub fn pope(answers: &[String], labels: &[String]) -> PopeScores {
-    assert_eq!(answers.len(), labels.len(), "one label per answer");
-    assert!(!answers.is_empty(), "no answers");
+impl PopeScores {
+    /// The scores as `covip metrics pope` prints them (accuracy first, counts as `TP` ...).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "accuracy": self.accuracy, "precision": self.precision, "recall": self.recall,
+            "f1": self.f1, "yes_ratio": self.yes_ratio, "TP": self.tp, "FP": self.fp,
+            "TN": self.tn, "FN": self.fn_, "n": self.n,
+        })
+    }
+}
+
+/// Scores answers against labels (paired in order, as the script pairs them); an error when
+/// the slices differ in length or are empty.
+pub fn pope(answers: &[String], labels: &[String]) -> Result<PopeScores, MetricsError> {
+    if answers.len() != labels.len() {
+        return Err(MetricsError::Input(format!(
+            "{} answers but {} labels: one label per answer",
+            answers.len(),
+            labels.len()
+        )));
+    }
+    if answers.is_empty() {
+        return Err(MetricsError::Input("POPE: no answers to score".into()));
+    }
     let (mut tp, mut fp, mut tn, mut fn_) = (0, 0, 0, 0);
     let mut yes = 0;
     for (a, l) in answers.iter().zip(labels) {
@@ -68,7 +213,7 @@ pub fn pope(answers: &[String], labels: &[String]) -> PopeScores {
     } else {
         2.0 * precision * recall / (precision + recall)
     };
-    PopeScores {
+    Ok(PopeScores {
         tp,
         fp,
         tn,
@@ -79,7 +224,7 @@ pub fn pope(answers: &[String], labels: &[String]) -> PopeScores {
         f1,
         yes_ratio: div(yes, answers.len()),
         n: answers.len(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -104,10 +249,51 @@ mod tests {
     fn scores() {
         let ans: Vec<String> = ["Yes", "No", "Yes", "No"].map(String::from).to_vec();
         let lab: Vec<String> = ["yes", "no", "no", "yes"].map(String::from).to_vec();
-        let s = pope(&ans, &lab);
+        let s = pope(&ans, &lab).unwrap();
         assert_eq!((s.tp, s.fp, s.tn, s.fn_), (1, 1, 1, 1));
         assert_eq!(s.accuracy, 0.5);
         assert_eq!(s.f1, 0.5);
         assert_eq!(s.yes_ratio, 0.5);
+        let e = pope(&ans, &lab[..3]).unwrap_err().to_string();
+        assert!(e.contains("4 answers but 3 labels"), "{e}");
+        assert!(
+            pope(&[], &[])
+                .unwrap_err()
+                .to_string()
+                .contains("no answers")
+        );
+    }
+
+    #[test]
+    fn files_pair_by_line_and_question_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a.jsonl");
+        let l = tmp.path().join("l.jsonl");
+        std::fs::write(
+            &a,
+            "{\"question_id\":1,\"text\":\"Yes.\"}\n\n{\"question_id\":2,\"answer\":7,\"response\":\"No\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &l,
+            "{\"question_id\":1,\"label\":\"yes\"}\n{\"label\":\"no\"}\n",
+        )
+        .unwrap();
+        let (ans, lab) = read_pope_files(&a, &l).unwrap();
+        assert_eq!(ans, ["Yes.", "No"]);
+        assert_eq!(lab, ["yes", "no"]);
+        std::fs::write(
+            &l,
+            "{\"question_id\":1,\"label\":\"yes\"}\n{\"question_id\":3,\"label\":\"no\"}\n",
+        )
+        .unwrap();
+        let e = read_pope_files(&a, &l).unwrap_err().to_string();
+        assert!(e.contains("line 2: question_id 2"), "{e}");
+        std::fs::write(&l, "{\"label\":\"yes\"}\n[1]\n").unwrap();
+        let e = read_pope_files(&a, &l).unwrap_err().to_string();
+        assert!(e.contains("l.jsonl") && e.contains("line 2"), "{e}");
+        std::fs::write(&l, "{\"label\":\"yes\"}\n{\"label\":true}\n").unwrap();
+        let e = read_pope_files(&a, &l).unwrap_err().to_string();
+        assert!(e.contains("\"label\"") && e.contains("line 2"), "{e}");
     }
 }

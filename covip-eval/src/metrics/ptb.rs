@@ -1031,12 +1031,13 @@ fn lex_texts(texts: &[String], cut: Option<usize>) -> Vec<Vec<String>> {
     let lexed: Vec<(Vec<String>, usize, bool)> = if first_half == 0 || first_half == pieces.len() {
         pieces.iter().map(lex).collect()
     } else {
-        std::thread::scope(|sc| {
-            let second = sc.spawn(|| pieces[first_half..].iter().map(lex).collect::<Vec<_>>());
-            let mut out: Vec<_> = pieces[..first_half].iter().map(lex).collect();
-            out.extend(second.join().expect("tokenizer thread"));
-            out
-        })
+        // Two halves as two rayon tasks (one thread when the pool has one).
+        let (mut out, second) = rayon::join(
+            || pieces[..first_half].iter().map(lex).collect::<Vec<_>>(),
+            || pieces[first_half..].iter().map(lex).collect::<Vec<_>>(),
+        );
+        out.extend(second);
+        out
     };
     // Stitch the pieces of each text: the previous piece must have stopped exactly where this
     // one starts, on a fresh line (which this piece's first line continues).

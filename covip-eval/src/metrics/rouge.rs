@@ -2,7 +2,8 @@
 //! against each reference, the maximum precision and the maximum recall over the references
 //! (taken separately), F-measure with β = 1.2; the corpus score is the mean over images.
 
-use super::ngram::np_mean;
+use super::error::MetricsError;
+use super::ngram::{check_corpus, np_mean};
 
 const BETA: f64 = 1.2;
 
@@ -108,19 +109,17 @@ fn rouge_l_with<'a>(cand: &'a str, refs: &'a [String], sc: &mut Scratch<'a>) -> 
     }
 }
 
-/// Corpus ROUGE-L (mean) and per-image scores, in input order.
-///
-/// # Panics
-/// If `refs` and `cands` differ in length.
-pub fn rouge_l(refs: &[Vec<String>], cands: &[String]) -> (f64, Vec<f64>) {
-    assert_eq!(refs.len(), cands.len(), "one candidate per image");
+/// Corpus ROUGE-L (mean) and per-image scores, in input order; an error when the corpus is
+/// not one candidate and at least one reference per image.
+pub fn rouge_l(refs: &[Vec<String>], cands: &[String]) -> Result<(f64, Vec<f64>), MetricsError> {
+    check_corpus(refs, cands)?;
     let mut sc = Scratch::default();
     let per: Vec<f64> = cands
         .iter()
         .zip(refs)
         .map(|(c, r)| rouge_l_with(c, r, &mut sc))
         .collect();
-    (np_mean(&per), per)
+    Ok((np_mean(&per), per))
 }
 
 #[cfg(test)]
@@ -144,5 +143,14 @@ mod tests {
         let s = rouge_l_one("a b c", &refs);
         assert!((s - 1.0).abs() < 1e-12, "{s}");
         assert_eq!(rouge_l_one("x", &refs), 0.0);
+    }
+
+    #[test]
+    fn mismatched_corpora_are_errors() {
+        let refs = vec![vec!["a b".to_string()]];
+        let e = rouge_l(&refs, &[]).unwrap_err().to_string();
+        assert!(e.contains("1 reference lists but 0 candidates"), "{e}");
+        let e = rouge_l(&[vec![]], &["a".into()]).unwrap_err().to_string();
+        assert!(e.contains("no reference captions"), "{e}");
     }
 }

@@ -1,17 +1,14 @@
 //! `covip metrics ...`: caption-quality and hallucination metrics. Parses arguments, reads the
 //! input files, calls `covip_eval::metrics` and prints one JSON object.
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use covip_eval::metrics::caption::{
-    BertScoreSettings, add_bertscore, add_spice, read_ordered_object,
-};
-use covip_eval::metrics::chair::Chair;
+use covip_eval::metrics::caption::{BertScoreSettings, add_bertscore, add_spice};
+use covip_eval::metrics::chair::{Chair, GroundTruth};
 use covip_eval::metrics::meteor::{resources as meteor_resources, setup as meteor_setup};
-use covip_eval::metrics::mmhal::{self, MmhalRecord};
+use covip_eval::metrics::mmhal;
 use covip_eval::metrics::pope;
 use covip_eval::metrics::spice::SpiceJar;
 use covip_eval::metrics::{CaptionCorpus, CaptionMetric, CaptionOptions, score_captions_with};
@@ -253,260 +250,36 @@ fn setup_meteor(a: SetupMeteorArgs) -> anyhow::Result<Value> {
     }))
 }
 
-fn read_jsonl(path: &Path) -> anyhow::Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push(
-            serde_json::from_str(line)
-                .with_context(|| format!("{}: line {}: invalid JSON", path.display(), i + 1))?,
-        );
-    }
-    if out.is_empty() {
-        bail!("{}: no records", path.display());
-    }
-    Ok(out)
-}
-
 fn pope_cmd(a: PopeArgs) -> anyhow::Result<Value> {
-    let answers = read_jsonl(&a.answers)?;
-    let labels = read_jsonl(&a.labels)?;
-    if answers.len() != labels.len() {
-        bail!(
-            "{} has {} answers but {} has {} labels",
-            a.answers.display(),
-            answers.len(),
-            a.labels.display(),
-            labels.len()
-        );
-    }
-    let mut ans = Vec::new();
-    let mut lab = Vec::new();
-    for (i, (x, l)) in answers.iter().zip(&labels).enumerate() {
-        let text = ["answer", "text", "response"]
-            .iter()
-            .find_map(|k| x.get(*k).and_then(Value::as_str))
-            .with_context(|| {
-                format!(
-                    "{}: line {}: field \"answer\"/\"text\"/\"response\": missing or not a string",
-                    a.answers.display(),
-                    i + 1
-                )
-            })?;
-        let label = l.get("label").and_then(Value::as_str).with_context(|| {
-            format!(
-                "{}: line {}: field \"label\": missing or not a string",
-                a.labels.display(),
-                i + 1
-            )
-        })?;
-        if let (Some(q1), Some(q2)) = (x.get("question_id"), l.get("question_id"))
-            && q1 != q2
-        {
-            bail!(
-                "line {}: question_id {q1} in {} but {q2} in {}",
-                i + 1,
-                a.answers.display(),
-                a.labels.display()
-            );
-        }
-        ans.push(text.to_string());
-        lab.push(label.to_string());
-    }
-    let s = pope::pope(&ans, &lab);
-    Ok(json!({
-        "accuracy": s.accuracy, "precision": s.precision, "recall": s.recall, "f1": s.f1,
-        "yes_ratio": s.yes_ratio, "TP": s.tp, "FP": s.fp, "TN": s.tn, "FN": s.fn_, "n": s.n,
-    }))
-}
-
-fn single_caption(path: &Path, id: &str, v: &Value) -> anyhow::Result<String> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(a) if a.len() == 1 && a[0].is_string() => {
-            Ok(a[0].as_str().unwrap_or_default().to_string())
-        }
-        _ => bail!(
-            "{}: record {id:?}: expected a caption string or a one-element list",
-            path.display()
-        ),
-    }
-}
-
-fn id_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+    let (answers, labels) = pope::read_pope_files(&a.answers, &a.labels)?;
+    Ok(pope::pope(&answers, &labels)?.to_json())
 }
 
 fn chair(a: ChairArgs) -> anyhow::Result<Value> {
     let c = Chair::new();
-    let caps = read_ordered_object(&a.captions)?;
-    let mut gt: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut gt = GroundTruth::new();
     if let Some(p) = &a.gt {
-        for (id, v) in read_ordered_object(p)?.0 {
-            let list = v.as_array().with_context(|| {
-                format!(
-                    "{}: record {id:?}: expected a list of object names",
-                    p.display()
-                )
-            })?;
-            let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
-            if names.len() != list.len() {
-                bail!(
-                    "{}: record {id:?}: object names must be strings",
-                    p.display()
-                );
-            }
-            gt.entry(id).or_default().extend(c.categories_of(names));
-        }
+        c.add_ground_truth_file(&mut gt, p)?;
     }
     if let Some(p) = &a.coco_instances {
-        let v: Value = serde_json::from_str(
-            &std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
-        )
-        .with_context(|| format!("{}: invalid JSON", p.display()))?;
-        let mut names = HashMap::new();
-        for cat in v["categories"]
-            .as_array()
-            .with_context(|| format!("{}: field \"categories\" missing", p.display()))?
-        {
-            names.insert(
-                cat["id"].to_string(),
-                cat["name"].as_str().unwrap_or_default().to_string(),
-            );
-        }
-        for ann in v["annotations"]
-            .as_array()
-            .with_context(|| format!("{}: field \"annotations\" missing", p.display()))?
-        {
-            let name = names
-                .get(&ann["category_id"].to_string())
-                .with_context(|| {
-                    format!(
-                        "{}: annotation with unknown category_id {}",
-                        p.display(),
-                        ann["category_id"]
-                    )
-                })?;
-            gt.entry(id_string(&ann["image_id"]))
-                .or_default()
-                .extend(c.categories_of([name.as_str()]));
-        }
+        c.add_coco_instances(&mut gt, p)?;
     }
     if let Some(p) = &a.coco_captions {
-        let v: Value = serde_json::from_str(
-            &std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
-        )
-        .with_context(|| format!("{}: invalid JSON", p.display()))?;
-        for ann in v["annotations"]
-            .as_array()
-            .with_context(|| format!("{}: field \"annotations\" missing", p.display()))?
-        {
-            let cap = ann["caption"].as_str().unwrap_or_default();
-            gt.entry(id_string(&ann["image_id"]))
-                .or_default()
-                .extend(c.mentions(cap).into_iter().map(|(_, k)| k));
-        }
+        c.add_coco_captions(&mut gt, p)?;
     }
-    let mut ids = Vec::new();
-    let mut texts = Vec::new();
-    let mut truths = Vec::new();
-    for (id, v) in &caps.0 {
-        texts.push(single_caption(&a.captions, id, v)?);
-        truths.push(gt.get(id).cloned().with_context(|| {
-            format!(
-                "image {id:?} of {} has no ground-truth objects",
-                a.captions.display()
-            )
-        })?);
-        ids.push(id.clone());
-    }
-    if ids.is_empty() {
-        bail!("{}: no captions", a.captions.display());
-    }
-    let s = c.score(&texts, &truths);
-    let per: serde_json::Map<String, Value> = ids
-        .iter()
-        .zip(&s.per_caption)
-        .map(|(id, p)| {
-            (id.clone(), json!({
-                "mentions": p.mentions.iter().map(|(w, k)| json!([w, k])).collect::<Vec<_>>(),
-                "hallucinated": p.hallucinated.iter().map(|(w, k)| json!([w, k])).collect::<Vec<_>>(),
-                "CHAIRs": if p.hallucinated.is_empty() { 0 } else { 1 },
-                "CHAIRi": if p.mentions.is_empty() { 0.0 } else { p.hallucinated.len() as f64 / p.mentions.len() as f64 },
-            }))
-        })
-        .collect();
-    Ok(json!({ "CHAIRs": s.chair_s, "CHAIRi": s.chair_i, "n": ids.len(), "per_image": per }))
+    Ok(c.score_file(&a.captions, &gt)?.to_json())
 }
 
 fn mmhal_cmd(a: MmhalArgs) -> anyhow::Result<Value> {
     let p = &a.responses;
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
-    )
-    .with_context(|| format!("{}: invalid JSON", p.display()))?;
-    let list = v
-        .as_array()
-        .with_context(|| format!("{}: expected a JSON list of records", p.display()))?;
-    let mut recs = Vec::new();
-    for (i, r) in list.iter().enumerate() {
-        let s = |k: &str| -> anyhow::Result<String> {
-            r.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .with_context(|| {
-                    format!(
-                        "{}: record {i}: field {k:?}: missing or not a string",
-                        p.display()
-                    )
-                })
-        };
-        let contents = r
-            .get("image_content")
-            .and_then(Value::as_array)
-            .with_context(|| {
-                format!(
-                    "{}: record {i}: field \"image_content\": expected a list of strings",
-                    p.display()
-                )
-            })?;
-        recs.push(MmhalRecord {
-            question_type: r
-                .get("question_type")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            image_content: contents
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            question: s("question")?,
-            gt_answer: s("gt_answer")?,
-            model_answer: s("model_answer")?,
-        });
-    }
-    if recs.is_empty() {
-        bail!("{}: no records", p.display());
-    }
+    let recs = mmhal::read_records(p)?;
     let template = match &a.prompt_template {
         Some(t) => {
             std::fs::read_to_string(t).with_context(|| format!("{}: cannot read", t.display()))?
         }
         None => mmhal::DEFAULT_TEMPLATE.to_string(),
     };
-    let prompts = || {
-        recs.iter()
-            .map(|r| mmhal::judge_prompt(&template, r).map_err(anyhow::Error::msg))
-            .collect::<anyhow::Result<Vec<_>>>()
-    };
+    let prompts = mmhal::judge_prompts(&template, &recs)?;
     if let Some(url) = &a.judge {
         let judge = covip_rl::judge::OpenAiJudge::new(
             covip_rl::judge::OpenAiJudgeConfig {
@@ -521,33 +294,19 @@ fn mmhal_cmd(a: MmhalArgs) -> anyhow::Result<Value> {
         );
         // A failed judge call is an error, never a silent rating.
         let outs = judge
-            .ask_many(&prompts()?)
+            .ask_many(&prompts)
             .into_iter()
             .enumerate()
             .map(|(i, r)| r.with_context(|| format!("{}: record {i}: judge", p.display())))
             .collect::<anyhow::Result<Vec<String>>>()?;
-        let mut scores = mmhal_json(&recs, &outs);
+        let mut scores = mmhal::mmhal_scores(&recs, &outs)?.to_json();
         scores["judge_outputs"] = json!(outs);
         return Ok(scores);
     }
     let Some(jp) = &a.judge_outputs else {
-        return Ok(json!({ "prompts": prompts()? }));
+        return Ok(json!({ "prompts": prompts }));
     };
-    let outs: Value = serde_json::from_str(
-        &std::fs::read_to_string(jp).with_context(|| format!("{}: cannot read", jp.display()))?,
-    )
-    .with_context(|| format!("{}: invalid JSON", jp.display()))?;
-    let outs: Vec<String> = outs
-        .as_array()
-        .with_context(|| format!("{}: expected a JSON list of judge outputs", jp.display()))?
-        .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            o.as_str()
-                .map(str::to_string)
-                .with_context(|| format!("{}: item {i}: expected a string", jp.display()))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let outs = mmhal::read_judge_outputs(jp)?;
     if outs.len() != recs.len() {
         bail!(
             "{} has {} records but {} has {} judge outputs",
@@ -557,16 +316,5 @@ fn mmhal_cmd(a: MmhalArgs) -> anyhow::Result<Value> {
             outs.len()
         );
     }
-    Ok(mmhal_json(&recs, &outs))
-}
-
-fn mmhal_json(recs: &[MmhalRecord], outs: &[String]) -> Value {
-    let s = mmhal::mmhal_scores(recs, outs);
-    json!({
-        "average_score": s.average_score,
-        "hallucination_rate": s.hallucination_rate,
-        "per_type": s.per_type,
-        "ratings": s.ratings,
-        "unparsed": s.unparsed,
-    })
+    Ok(mmhal::mmhal_scores(&recs, &outs)?.to_json())
 }

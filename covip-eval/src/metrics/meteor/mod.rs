@@ -7,6 +7,7 @@
 //! ([`resources`], [`setup`]). Load them once ([`Meteor::shared`]) and score with
 //! [`Meteor::score_corpus`].
 pub mod align;
+pub mod archive;
 pub mod java;
 pub mod matchers;
 pub mod normalize;
@@ -18,7 +19,6 @@ pub mod scorer;
 pub mod setup;
 pub mod stats;
 pub mod stem;
-mod zip;
 
 pub use resources::MeteorResources;
 pub use scorer::{Meteor, MeteorCorpusScore};

@@ -12,6 +12,8 @@
 //! DIR/synonym/english.relations      WordNet relations (shipped by the jar, unused)
 //! DIR/synonym/COPYING.WORDNET        WordNet's licence
 //! DIR/paraphrase/paraphrase-en.gz    the paraphrase table (paraphrase module)
+//! DIR/spice/spice-1.0.jar            SPICE 1.0 (when the source package had it)
+//! DIR/spice/lib/*.jar                its libraries (Stanford CoreNLP 3.6.0 is added by hand)
 //! ```
 //!
 //! The directory is, in order: the one given explicitly (`--meteor-data DIR`), the
@@ -41,6 +43,12 @@ pub const PREFIXES: &str = "nonbreaking/english.prefixes";
 pub const SYNONYM_DIR: &str = "synonym";
 /// Paraphrase table.
 pub const PARAPHRASES: &str = "paraphrase/paraphrase-en.gz";
+
+/// SPICE 1.0's jar, from the same pycocoevalcap package (installed when the source has it).
+pub const SPICE_JAR: &str = "spice/spice-1.0.jar";
+/// The jars SPICE's manifest loads (pycocoevalcap's `spice/lib/`); Stanford CoreNLP 3.6.0's
+/// two jars are not in the package and go here too.
+pub const SPICE_LIB: &str = "spice/lib";
 
 /// Every file of the directory (relative paths) besides the manifest, in manifest order.
 pub const FILES: [&str; 7] = [
@@ -93,6 +101,11 @@ pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, MetricsError> {
     })
 }
 
+/// SPICE's jar in `dir`, if `setup-meteor` installed it there.
+pub fn spice_jar(dir: &Path) -> Option<PathBuf> {
+    Some(dir.join(SPICE_JAR)).filter(|p| p.is_file())
+}
+
 /// True when `dir` has every file the scorer reads.
 pub fn is_complete(dir: &Path) -> bool {
     REQUIRED.iter().all(|f| dir.join(f).is_file())
@@ -134,7 +147,7 @@ pub struct MeteorResources {
 }
 
 impl MeteorResources {
-    /// Loads the resources of `dir` (the paraphrase table on two threads, WordNet on a third).
+    /// Loads the resources of `dir` (the paraphrase table and WordNet as two rayon tasks).
     pub fn load(dir: &Path) -> Result<Self, MetricsError> {
         if !dir.is_dir() {
             return Err(missing(dir, dir.to_path_buf()));
@@ -144,11 +157,10 @@ impl MeteorResources {
                 return Err(missing(dir, dir.join(rel)));
             }
         }
-        let (paraphrases, synonyms) = std::thread::scope(|sc| {
-            let syn = sc.spawn(|| SynonymDictionary::load(&dir.join(SYNONYM_DIR)));
-            let para = ParaphraseTable::load_gz_cached(&dir.join(PARAPHRASES));
-            (para, syn.join().expect("WordNet loader thread"))
-        });
+        let (paraphrases, synonyms) = rayon::join(
+            || ParaphraseTable::load_gz_cached(&dir.join(PARAPHRASES)),
+            || SynonymDictionary::load(&dir.join(SYNONYM_DIR)),
+        );
         // The jar adds every line as read (no trimming).
         let function_words = read_text(dir, FUNCTION_WORDS)?
             .lines()

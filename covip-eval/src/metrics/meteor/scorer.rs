@@ -176,63 +176,31 @@ impl Meteor {
     }
 
     /// Scores a corpus (`refs[i]` are the references of candidate `cands[i]`), spreading
-    /// images over threads; the result does not depend on the number of threads.
-    pub fn score_corpus(&self, refs: &[Vec<String>], cands: &[String]) -> MeteorCorpusScore {
-        let n = cands.len().min(refs.len());
-        let threads = std::thread::available_parallelism()
-            .map(|t| t.get())
-            .unwrap_or(1)
-            .min(n.max(1));
-        let stats = self.map_images(n, threads, |i| self.segment(&cands[i], &refs[i]));
-        self.summarise(stats)
+    /// images over rayon's pool; the result does not depend on the number of threads. An
+    /// error when the two differ in length.
+    pub fn score_corpus(
+        &self,
+        refs: &[Vec<String>],
+        cands: &[String],
+    ) -> Result<MeteorCorpusScore, MetricsError> {
+        check_lengths(refs.len(), cands.len())?;
+        let stats = map_images(cands.len(), |i| self.segment(&cands[i], &refs[i]));
+        Ok(self.summarise(stats))
     }
 
-    /// Scores already normalised segments (see [`Meteor::segment_normalized`]).
+    /// Scores already normalised segments (see [`Meteor::segment_normalized`]); an error
+    /// when `refs` and `tests` differ in length.
     pub fn score_corpus_normalized(
         &self,
         refs: &[Vec<String>],
         tests: &[String],
-    ) -> MeteorCorpusScore {
-        let n = tests.len().min(refs.len());
-        let threads = std::thread::available_parallelism()
-            .map(|t| t.get())
-            .unwrap_or(1)
-            .min(n.max(1));
-        let stats = self.map_images(n, threads, |i| {
+    ) -> Result<MeteorCorpusScore, MetricsError> {
+        check_lengths(refs.len(), tests.len())?;
+        let stats = map_images(tests.len(), |i| {
             let r: Vec<&str> = refs[i].iter().map(String::as_str).collect();
             self.segment_normalized(&tests[i], &r)
         });
-        self.summarise(stats)
-    }
-
-    /// Computes `f(i)` for every image on `threads` threads (interleaved, so that long and
-    /// short captions spread evenly), in image order.
-    fn map_images(
-        &self,
-        n: usize,
-        threads: usize,
-        f: impl Fn(usize) -> MeteorStats + Sync,
-    ) -> Vec<MeteorStats> {
-        if threads <= 1 {
-            return (0..n).map(f).collect();
-        }
-        let mut out = vec![MeteorStats::default(); n];
-        let parts: Vec<Vec<(usize, MeteorStats)>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let f = &f;
-                    sc.spawn(move || (t..n).step_by(threads).map(|i| (i, f(i))).collect())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("METEOR scoring thread"))
-                .collect()
-        });
-        for (i, s) in parts.into_iter().flatten() {
-            out[i] = s;
-        }
-        out
+        Ok(self.summarise(stats))
     }
 
     fn summarise(&self, stats: Vec<MeteorStats>) -> MeteorCorpusScore {
@@ -247,6 +215,23 @@ impl Meteor {
             total,
         }
     }
+}
+
+fn check_lengths(refs: usize, cands: usize) -> Result<(), MetricsError> {
+    if refs == cands {
+        Ok(())
+    } else {
+        Err(MetricsError::Input(format!(
+            "METEOR: {refs} reference lists but {cands} candidates: one candidate per image"
+        )))
+    }
+}
+
+/// Computes `f(i)` for every image on rayon's pool, in image order (each image on its own:
+/// the statistics do not depend on the schedule).
+fn map_images(n: usize, f: impl Fn(usize) -> MeteorStats + Sync + Send) -> Vec<MeteorStats> {
+    use rayon::prelude::*;
+    (0..n).into_par_iter().map(f).collect()
 }
 
 /// The test segment and references the jar reads from pycocoevalcap's `SCORE` line.

@@ -1,5 +1,6 @@
 //! `covip metrics setup-meteor`: installs METEOR's English resources from the pycocoevalcap
-//! 1.2 package, the parity oracle itself, so that both score with the very same files.
+//! 1.2 package, the parity oracle itself, so that both score with the very same files, and
+//! SPICE's jar from the same package.
 //!
 //! The package is fetched from the Python package index with `python3 -m pip download
 //! pycocoevalcap==1.2 --no-deps` (nothing else is downloaded), or read from a local copy
@@ -8,18 +9,25 @@
 //! WordNet files come out of `meteor/meteor-1.5.jar`, the paraphrase table is
 //! `meteor/data/paraphrase-en.gz`; each file is checked against the SHA-256 of the
 //! pycocoevalcap 1.2 original, written to a staging folder next to the destination with a
-//! manifest ([`super::resources::MANIFEST`]), and the folder renamed into place. A destination
-//! whose manifest and files already check out is left alone.
+//! manifest ([`super::resources::MANIFEST`]), and the folder renamed into place. Archives are
+//! read within size limits ([`super::archive`]).
+//!
+//! When the source has it (the wheel, the source archive, a package folder), SPICE 1.0's
+//! `spice/spice-1.0.jar` and the jars of its `spice/lib/` are installed too, as
+//! [`super::resources::SPICE_JAR`] and its `lib/` folder. Stanford CoreNLP 3.6.0, which the
+//! jar needs to parse captions, is not in the package (its `get_stanford_models.py`
+//! downloads it into that `lib/` folder).
+//!
+//! A destination whose METEOR files check out is left alone, except that the package index
+//! source reinstalls one that lacks SPICE's jar.
 
-use std::fs::File;
-use std::io::{BufWriter, Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use super::resources::{self, FILES, MANIFEST, PARAPHRASES};
-use super::zip;
+use super::archive::{self, Limits};
+use super::resources::{self, FILES, MANIFEST, PARAPHRASES, SPICE_JAR, SPICE_LIB};
 use crate::metrics::error::MetricsError;
 
 /// The package the resources come from.
@@ -38,8 +46,13 @@ pub const EXPECTED_SHA256: [&str; 7] = [
     "c147ac7d2c91f2fbb3ad31e4b352235061eb83145e0434daf217ee9ca5975f48",
 ];
 
+/// SHA-256 of pycocoevalcap 1.2's `spice/spice-1.0.jar`.
+pub const SPICE_SHA256: &str = "6c6a73ae6dd108667047c1818707590413934dcb9f1a62cef6469059b41b3d59";
+
 const JAR: &str = "meteor/meteor-1.5.jar";
 const TABLE: &str = "meteor/data/paraphrase-en.gz";
+const PACKAGE_SPICE_JAR: &str = "spice/spice-1.0.jar";
+const PACKAGE_SPICE_LIB: &str = "spice/lib/";
 
 /// Where the package comes from.
 #[derive(Clone, Debug)]
@@ -80,7 +93,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> MetricsError + '_ {
 }
 
 fn sha256_file(path: &Path) -> Result<(u64, String), MetricsError> {
-    let mut f = File::open(path).map_err(io(path))?;
+    let mut f = std::fs::File::open(path).map_err(io(path))?;
     let mut h = Sha256::new();
     let n = std::io::copy(&mut f, &mut h).map_err(io(path))?;
     Ok((n, hex(&h.finalize())))
@@ -109,12 +122,17 @@ pub fn verify(dir: &Path) -> Result<(), MetricsError> {
             return Err(err(&path, "differs from the pycocoevalcap 1.2 file"));
         }
     }
+    let spice = dir.join(SPICE_JAR);
+    if spice.is_file() && sha256_file(&spice)?.1 != SPICE_SHA256 {
+        return Err(err(&spice, "differs from the pycocoevalcap 1.2 file"));
+    }
     Ok(())
 }
 
 /// Installs the resources into `dest` (see the module documentation).
 pub fn setup(source: &Source, dest: &Path) -> Result<SetupReport, MetricsError> {
-    if verify(dest).is_ok() {
+    let wants_spice = matches!(source, Source::Registry { .. });
+    if verify(dest).is_ok() && (!wants_spice || dest.join(SPICE_JAR).is_file()) {
         return Ok(SetupReport {
             dest: dest.to_path_buf(),
             installed: false,
@@ -130,21 +148,33 @@ pub fn setup(source: &Source, dest: &Path) -> Result<SetupReport, MetricsError> 
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "meteor".into());
-    let staging = ScratchDir::new(parent, &format!(".{name}.staging"))?;
+    // Removed on drop unless kept: nothing is left behind on failure.
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.staging-"))
+        .tempdir_in(parent)
+        .map_err(io(parent))?;
+    // Temporary folders are private (0700); the installed one is readable as any folder.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(io(staging.path()))?;
+    }
     let described = match source {
         Source::Registry { python } => {
-            let download = ScratchDir::new(&std::env::temp_dir(), "covip-meteor-download")?;
-            let wheel = pip_download(python.as_deref(), &download.0)?;
-            let found = gather(std::slice::from_ref(&wheel), &staging.0)?;
-            install_into(&found, &staging.0)?;
+            let download = tempfile::Builder::new()
+                .prefix("covip-meteor-download-")
+                .tempdir()
+                .map_err(io(&std::env::temp_dir()))?;
+            let wheel = pip_download(python.as_deref(), download.path())?;
+            gather(std::slice::from_ref(&wheel), staging.path())?;
             format!(
                 "{PACKAGE} {VERSION} from the package index ({})",
                 file_name(&wheel)
             )
         }
         Source::Paths(paths) => {
-            let found = gather(paths, &staging.0)?;
-            install_into(&found, &staging.0)?;
+            gather(paths, staging.path())?;
             paths
                 .iter()
                 .map(|p| p.display().to_string())
@@ -152,10 +182,11 @@ pub fn setup(source: &Source, dest: &Path) -> Result<SetupReport, MetricsError> 
                 .join(", ")
         }
     };
-    write_manifest(&staging.0, &described)?;
-    verify(&staging.0)?;
-    replace_dir(&staging.0, dest)?;
-    staging.keep();
+    write_manifest(staging.path(), &described)?;
+    verify(staging.path())?;
+    replace_dir(staging.path(), dest)?;
+    // Renamed into place: nothing is left to remove.
+    let _ = staging.keep();
     Ok(SetupReport {
         dest: dest.to_path_buf(),
         installed: true,
@@ -167,33 +198,6 @@ fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| p.display().to_string())
-}
-
-/// A directory removed on drop unless kept.
-struct ScratchDir(PathBuf, bool);
-
-impl ScratchDir {
-    fn new(parent: &Path, prefix: &str) -> Result<Self, MetricsError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let p = parent.join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).map_err(io(&p))?;
-        Ok(ScratchDir(p, false))
-    }
-
-    fn keep(mut self) {
-        self.1 = true;
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        if !self.1 {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Runs pip to download the wheel into `dir`; returns its path.
@@ -248,34 +252,65 @@ fn pip_download(python: Option<&Path>, dir: &Path) -> Result<PathBuf, MetricsErr
     ))
 }
 
-/// The jar's bytes and where the paraphrase table was put.
-struct Found {
-    jar: Vec<u8>,
+/// Where a member of the package goes in the staging folder, if it is one setup installs:
+/// METEOR's jar (unpacked after), its paraphrase table, SPICE's jar and the jars of its
+/// `lib/` (only plain `NAME.jar` names: member names never make paths of their own).
+fn package_member(name: &str, staging: &Path) -> Option<PathBuf> {
+    let rel = &name[name.rfind("pycocoevalcap/")? + "pycocoevalcap/".len()..];
+    match rel {
+        JAR => Some(staging.join(METEOR_JAR_STAGED)),
+        TABLE => Some(staging.join(PARAPHRASES)),
+        PACKAGE_SPICE_JAR => Some(staging.join(SPICE_JAR)),
+        _ => {
+            let lib = rel.strip_prefix(PACKAGE_SPICE_LIB)?;
+            let plain = lib.ends_with(".jar")
+                && lib
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                && !lib.starts_with('.');
+            plain.then(|| staging.join(SPICE_LIB).join(lib))
+        }
+    }
 }
 
-/// Finds the jar and the paraphrase table in `paths`; the table is copied into `staging`.
-fn gather(paths: &[PathBuf], staging: &Path) -> Result<Found, MetricsError> {
-    let table_dest = staging.join(PARAPHRASES);
-    if let Some(d) = table_dest.parent() {
+/// METEOR's jar in the staging folder until its files are unpacked.
+const METEOR_JAR_STAGED: &str = ".meteor-1.5.jar";
+
+/// Copies a local file into the staging folder.
+fn copy_into(from: &Path, to: &Path) -> Result<(), MetricsError> {
+    if let Some(d) = to.parent() {
         std::fs::create_dir_all(d).map_err(io(d))?;
     }
-    let mut jar: Option<Vec<u8>> = None;
-    let mut table = false;
+    std::fs::copy(from, to).map_err(io(from))?;
+    Ok(())
+}
+
+/// Finds the package's files in `paths` and puts them into `staging`: METEOR's jar unpacked,
+/// its paraphrase table, and SPICE's jar with its `lib/` when present.
+fn gather(paths: &[PathBuf], staging: &Path) -> Result<(), MetricsError> {
+    let jar_staged = staging.join(METEOR_JAR_STAGED);
     for p in paths {
         let lower = p.to_string_lossy().to_lowercase();
         if p.is_dir() {
             let bases = [p.clone(), p.join("pycocoevalcap")];
             let mut hit = false;
             for b in bases {
-                let (j, t) = if b.join("meteor-1.5.jar").is_file() {
-                    (b.join("meteor-1.5.jar"), b.join("data/paraphrase-en.gz"))
+                // A `meteor` folder, or the package folder (or its parent).
+                let (j, t, spice) = if b.join("meteor-1.5.jar").is_file() {
+                    (
+                        b.join("meteor-1.5.jar"),
+                        b.join("data/paraphrase-en.gz"),
+                        None,
+                    )
                 } else {
-                    (b.join(JAR), b.join(TABLE))
+                    (b.join(JAR), b.join(TABLE), Some(b.join("spice")))
                 };
                 if j.is_file() && t.is_file() {
-                    jar = Some(std::fs::read(&j).map_err(io(&j))?);
-                    std::fs::copy(&t, &table_dest).map_err(io(&t))?;
-                    table = true;
+                    copy_into(&j, &jar_staged)?;
+                    copy_into(&t, &staging.join(PARAPHRASES))?;
+                    if let Some(spice) = spice.filter(|s| s.join("spice-1.0.jar").is_file()) {
+                        copy_spice_folder(&spice, staging)?;
+                    }
                     hit = true;
                     break;
                 }
@@ -287,43 +322,15 @@ fn gather(paths: &[PathBuf], staging: &Path) -> Result<Found, MetricsError> {
                 ));
             }
         } else if lower.ends_with(".whl") || lower.ends_with(".zip") {
-            let mut f = File::open(p).map_err(io(p))?;
-            let entries = zip::zip_entries(&mut f).map_err(io(p))?;
-            for e in &entries {
-                if e.name.ends_with(&format!("pycocoevalcap/{JAR}")) {
-                    let mut bytes = Vec::with_capacity(e.size as usize);
-                    zip::zip_extract(&mut f, e, &mut bytes).map_err(io(p))?;
-                    jar = Some(bytes);
-                } else if e.name.ends_with(&format!("pycocoevalcap/{TABLE}")) {
-                    let mut out =
-                        BufWriter::new(File::create(&table_dest).map_err(io(&table_dest))?);
-                    zip::zip_extract(&mut f, e, &mut out).map_err(io(p))?;
-                    out.flush().map_err(io(&table_dest))?;
-                    table = true;
-                }
-            }
+            archive::extract_zip(p, p, Limits::default(), |name| {
+                package_member(name, staging)
+            })?;
         } else if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
-            let f = File::open(p).map_err(io(p))?;
-            let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
-            zip::tar_files(gz, |name, r| {
-                if name.ends_with(&format!("pycocoevalcap/{JAR}")) {
-                    let mut bytes = Vec::new();
-                    r.read_to_end(&mut bytes)?;
-                    jar = Some(bytes);
-                } else if name.ends_with(&format!("pycocoevalcap/{TABLE}")) {
-                    let mut out = BufWriter::new(File::create(&table_dest)?);
-                    std::io::copy(r, &mut out)?;
-                    out.flush()?;
-                    table = true;
-                }
-                Ok(true)
-            })
-            .map_err(io(p))?;
+            archive::extract_tar_gz(p, Limits::default(), |name| package_member(name, staging))?;
         } else if lower.ends_with(".jar") {
-            jar = Some(std::fs::read(p).map_err(io(p))?);
+            copy_into(p, &jar_staged)?;
         } else if lower.ends_with(".gz") {
-            std::fs::copy(p, &table_dest).map_err(io(p))?;
-            table = true;
+            copy_into(p, &staging.join(PARAPHRASES))?;
         } else {
             return Err(err(
                 p,
@@ -338,45 +345,73 @@ fn gather(paths: &[PathBuf], staging: &Path) -> Result<Found, MetricsError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let jar = jar.ok_or_else(|| err(Path::new(&shown()), "meteor-1.5.jar not found"))?;
-    if !table {
+    if !jar_staged.is_file() {
+        return Err(err(Path::new(&shown()), "meteor-1.5.jar not found"));
+    }
+    if !staging.join(PARAPHRASES).is_file() {
         return Err(err(
             Path::new(&shown()),
             "meteor/data/paraphrase-en.gz not found (give it with a second --from)",
         ));
     }
-    Ok(Found { jar })
+    unpack_meteor_jar(&jar_staged, staging)?;
+    std::fs::remove_file(&jar_staged).map_err(io(&jar_staged))
 }
 
-/// Extracts the jar's files into `staging` (the table is already there).
-fn install_into(found: &Found, staging: &Path) -> Result<(), MetricsError> {
-    let jar_path = Path::new("meteor-1.5.jar");
-    let mut cur = Cursor::new(&found.jar[..]);
-    let entries = zip::zip_entries(&mut cur).map_err(io(jar_path))?;
-    for rel in FILES.iter().filter(|r| **r != PARAPHRASES) {
-        let e = entries
-            .iter()
-            .find(|e| e.name == *rel)
-            .ok_or_else(|| err(&jar_path.join(rel), "not in the jar"))?;
-        let out_path = staging.join(rel);
-        if let Some(d) = out_path.parent() {
-            std::fs::create_dir_all(d).map_err(io(d))?;
+/// Copies an installed package's `spice` folder (its jar and the jars of `lib/`).
+fn copy_spice_folder(spice: &Path, staging: &Path) -> Result<(), MetricsError> {
+    copy_into(&spice.join("spice-1.0.jar"), &staging.join(SPICE_JAR))?;
+    let lib = spice.join("lib");
+    let Ok(entries) = std::fs::read_dir(&lib) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".jar") && e.path().is_file() {
+            copy_into(&e.path(), &staging.join(SPICE_LIB).join(&name))?;
         }
-        let mut out = BufWriter::new(File::create(&out_path).map_err(io(&out_path))?);
-        zip::zip_extract(&mut cur, e, &mut out).map_err(io(jar_path))?;
-        out.flush().map_err(io(&out_path))?;
+    }
+    Ok(())
+}
+
+/// Unpacks the word lists and WordNet files of METEOR's jar into `staging`.
+fn unpack_meteor_jar(jar: &Path, staging: &Path) -> Result<(), MetricsError> {
+    let shown = Path::new("meteor-1.5.jar");
+    let wanted: Vec<&str> = FILES
+        .iter()
+        .copied()
+        .filter(|r| *r != PARAPHRASES)
+        .collect();
+    archive::extract_zip(jar, shown, Limits::default(), |name| {
+        wanted.contains(&name).then(|| staging.join(name))
+    })?;
+    for rel in wanted {
+        if !staging.join(rel).is_file() {
+            return Err(err(&shown.join(rel), "not in the jar"));
+        }
     }
     Ok(())
 }
 
 fn write_manifest(dir: &Path, source: &str) -> Result<(), MetricsError> {
     let mut files = serde_json::Map::new();
-    for rel in FILES {
-        let (bytes, sha) = sha256_file(&dir.join(rel))?;
-        files.insert(
-            rel.to_string(),
-            serde_json::json!({ "bytes": bytes, "sha256": sha }),
-        );
+    let mut rels: Vec<String> = FILES.iter().map(|r| r.to_string()).collect();
+    if dir.join(SPICE_JAR).is_file() {
+        rels.push(SPICE_JAR.to_string());
+        let lib = dir.join(SPICE_LIB);
+        let mut jars: Vec<String> = std::fs::read_dir(&lib)
+            .map(|it| {
+                it.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        jars.sort();
+        rels.extend(jars.into_iter().map(|j| format!("{SPICE_LIB}/{j}")));
+    }
+    for rel in rels {
+        let (bytes, sha) = sha256_file(&dir.join(&rel))?;
+        files.insert(rel, serde_json::json!({ "bytes": bytes, "sha256": sha }));
     }
     let m = serde_json::json!({
         "format": 1,
@@ -386,25 +421,30 @@ fn write_manifest(dir: &Path, source: &str) -> Result<(), MetricsError> {
         "files": files,
     });
     let path = dir.join(MANIFEST);
-    let text = serde_json::to_string_pretty(&m).expect("JSON");
+    // A `Value` built here always serialises.
+    let text = serde_json::to_string_pretty(&m).unwrap_or_default();
     std::fs::write(&path, text + "\n").map_err(io(&path))
 }
 
-/// Moves `staging` to `dest`, setting any previous `dest` aside first and removing it after.
+/// Moves `staging` to `dest`, setting any previous `dest` aside first (into a temporary
+/// folder beside it, removed after).
 fn replace_dir(staging: &Path, dest: &Path) -> Result<(), MetricsError> {
-    let old = dest.with_file_name(format!(".{}.old-{}", file_name(dest), std::process::id()));
-    let had_old = dest.exists();
-    if had_old {
-        std::fs::rename(dest, &old).map_err(io(dest))?;
+    if !dest.exists() {
+        return std::fs::rename(staging, dest).map_err(io(dest));
     }
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let aside = tempfile::Builder::new()
+        .prefix(&format!(".{}.old-", file_name(dest)))
+        .tempdir_in(parent)
+        .map_err(io(parent))?;
+    let old = aside.path().join("old");
+    std::fs::rename(dest, &old).map_err(io(dest))?;
     if let Err(e) = std::fs::rename(staging, dest) {
-        if had_old {
-            let _ = std::fs::rename(&old, dest);
-        }
+        let _ = std::fs::rename(&old, dest);
         return Err(io(dest)(e));
-    }
-    if had_old {
-        let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
 }
