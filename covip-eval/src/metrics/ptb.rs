@@ -1107,59 +1107,11 @@ pub fn drop_punctuation(line: &str) -> String {
     out
 }
 
-/// Python's `str.isspace` (what `str.split()` and `str.rstrip()` use).
-pub fn py_is_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1C}'..='\u{1F}').contains(&c)
-}
-
-/// Python's `str.split()` with no argument.
-pub fn py_split_whitespace(s: &str) -> PySplit<'_> {
-    PySplit {
-        rest: s,
-        ascii: s.is_ascii(),
-    }
-}
-
-/// [`py_is_space`] for an ASCII byte.
-fn py_is_space_ascii(b: u8) -> bool {
-    matches!(b, b'\t'..=b'\r' | 0x1C..=0x20)
-}
-
-/// The words of [`py_split_whitespace`] (byte by byte for ASCII text).
-#[derive(Clone, Debug)]
-pub struct PySplit<'a> {
-    rest: &'a str,
-    ascii: bool,
-}
-
-impl<'a> Iterator for PySplit<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let s = self.rest;
-        let (start, end) = if self.ascii {
-            let b = s.as_bytes();
-            let Some(start) = b.iter().position(|&c| !py_is_space_ascii(c)) else {
-                self.rest = "";
-                return None;
-            };
-            let end = b[start..]
-                .iter()
-                .position(|&c| py_is_space_ascii(c))
-                .map_or(b.len(), |p| start + p);
-            (start, end)
-        } else {
-            let Some(start) = s.find(|c: char| !py_is_space(c)) else {
-                self.rest = "";
-                return None;
-            };
-            let end = s[start..].find(py_is_space).map_or(s.len(), |p| start + p);
-            (start, end)
-        };
-        self.rest = &s[end..];
-        Some(&s[start..end])
-    }
-}
+// Python's white space (`str.isspace`, `str.split()`), as pycocoevalcap applies it: the one
+// copy lives in covip-data; these names are what the metrics modules import.
+pub use covip_data::pystr::{
+    SplitWhitespace as PySplit, is_space as py_is_space, split_whitespace as py_split_whitespace,
+};
 
 #[cfg(test)]
 mod tests {
