@@ -63,7 +63,8 @@ impl<B: Backend> Weights<B> {
 /// ```no_run
 /// use covip_model::{LoadOptions, ModelBundle, device::Cpu};
 /// # fn main() -> covip_model::Result<()> {
-/// let bundle = ModelBundle::<Cpu>::load("Qwen3-VL-2B".as_ref(), LoadOptions::default(), &Default::default())?;
+/// let dir = std::path::Path::new("Qwen3-VL-2B");
+/// let bundle = ModelBundle::<Cpu>::load(dir, LoadOptions::default(), &Default::default())?;
 /// let model = bundle.multimodal()?;
 /// # let _ = model; Ok(()) }
 /// ```

@@ -412,6 +412,50 @@ mod tests {
     }
 
     #[test]
+    fn wrong_types_and_missing_fields_name_the_field() {
+        let wrong = NEW.replace(r#""vocab_size": 10"#, r#""vocab_size": "ten""#);
+        let err = Qwen3VlConfig::from_json_str(&wrong, "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("c.json") && err.contains("text_config.vocab_size"),
+            "{err}"
+        );
+        let missing = NEW.replace(r#""vocab_size": 10, "#, "");
+        let err = Qwen3VlConfig::from_json_str(&missing, "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("text_config.vocab_size is missing"), "{err}");
+        let ids = OLD.replace(r#""eos_token_id": 3,"#, r#""eos_token_id": [3, "x"],"#);
+        let err = Qwen3VlConfig::from_json_str(&ids, "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("eos_token_id"), "{err}");
+        let heads = NEW.replace(r#""num_attention_heads": 2"#, r#""num_attention_heads": 0"#);
+        assert!(Qwen3VlConfig::from_json_str(&heads, "c.json").is_err());
+    }
+
+    #[test]
+    fn plain_text_config_reads_the_top_level() {
+        let plain = r#"{"vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 4, "rope_theta": 3.0,
+            "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 0]}, "eos_token_id": 5}"#;
+        let c = Qwen3VlConfig::from_json_str(plain, "p").unwrap();
+        assert_eq!((c.text.rope_theta, c.text.mrope_section), (3.0, [1, 1, 0]));
+        assert_eq!(c.tokens.eos_token_ids, vec![5]);
+        assert!(c.vision_config.is_none());
+    }
+
+    #[test]
+    fn generation_config_takes_one_or_many_stop_ids() {
+        let one: GenerationConfig = from_json(r#"{"eos_token_id": 7}"#, "g").unwrap();
+        let many: GenerationConfig =
+            from_json(r#"{"eos_token_id": [7, 8], "top_k": 20}"#, "g").unwrap();
+        assert_eq!((one.eos_token_id, many.eos_token_id), (vec![7], vec![7, 8]));
+        assert!(from_json::<GenerationConfig>(r#"{"top_k": -1}"#, "g").is_err());
+    }
+
+    #[test]
     fn interleaved_axes_match_qwen3_vl_layout() {
         let axes = mrope_axes([24, 20, 20], true);
         assert_eq!(axes.len(), 64);

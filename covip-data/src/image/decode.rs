@@ -62,7 +62,7 @@ pub fn decode_rgb(
                 return RgbImage::from_raw(w, h, d.rgb)
                     .ok_or_else(|| fail(format!("decoded {w}x{h} buffer has the wrong size")));
             }
-            Err(JpegError::Refused(m)) => return Err(fail(format!("invalid JPEG: {m}"))),
+            Err(JpegError::Refused(m)) => return Err(fail(format!("JPEG: {m}"))),
             Err(JpegError::Unsupported) => {}
         }
     }
