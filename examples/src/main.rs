@@ -13,6 +13,10 @@ mod cmd;
     about = "Contextualized visual personalization (CoViP) toolkit"
 )]
 struct Cli {
+    /// Worker threads for every parallel part of a command (metrics, tokenising, the CPU
+    /// model): the size of rayon's global pool. Default: RAYON_NUM_THREADS, else one per core.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,8 +41,39 @@ enum Command {
     Metrics(cmd::metrics::MetricsCommand),
 }
 
+/// Log lines of the libraries (`tracing`) go to stderr, filtered by `RUST_LOG`
+/// (`RUST_LOG=covip_eval=debug`, say); without it, warnings and errors only.
+fn install_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing_subscriber::filter::LevelFilter::WARN.into())
+        .from_env_lossy();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// One pool for all parallel work, so nested parallel parts share the cores instead of each
+/// starting its own threads.
+fn install_thread_pool(threads: Option<u16>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.into())
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("--threads {n}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_logging();
+    if let Err(err) = install_thread_pool(cli.threads) {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Data(c) => cmd::data::run(c),
         Command::Degeneration(a) => cmd::degeneration::run(a),

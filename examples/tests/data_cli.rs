@@ -166,3 +166,44 @@ fn make_sample_writes_a_loadable_set() {
     let o = covip(&["data", "inspect", dir.path().to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn threads_is_a_global_option() {
+    for args in [
+        &["--threads", "2", "data", "inspect", "data/sample"][..],
+        &["data", "inspect", "data/sample", "--threads", "1"][..],
+    ] {
+        let o = covip(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    let o = covip(&["--threads", "0", "data", "inspect", "data/sample"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--threads"), "{}", text(&o));
+}
+
+#[test]
+fn library_logs_follow_rust_log_on_stderr() {
+    let run = |filter: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_covip"));
+        c.args(["data", "inspect", "data/sample"])
+            .current_dir(repo())
+            .env_remove("RUST_LOG");
+        if let Some(f) = filter {
+            c.env("RUST_LOG", f);
+        }
+        c.output().expect("covip runs")
+    };
+    // Default level warn: a clean run prints no log lines.
+    let quiet = run(None);
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    assert!(quiet.stderr.is_empty(), "{}", text(&quiet));
+    // Debug for covip-data: the detection of each file, on stderr only.
+    let o = run(Some("covip_data=debug"));
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("DEBUG") && err.contains("train.jsonl: TrainList"),
+        "{err}"
+    );
+    assert_eq!(o.stdout, quiet.stdout, "logs never go to stdout");
+}

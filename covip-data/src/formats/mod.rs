@@ -203,14 +203,17 @@ pub fn load(path: &Path) -> Result<Vec<Dataset>, DataError> {
     let mut kinds = Vec::new();
     for f in &files {
         match detect_file(f)? {
-            Some(k) => kinds.push((f.clone(), k)),
+            Some(k) => {
+                tracing::debug!("{}: {k:?}", f.display());
+                kinds.push((f.clone(), k));
+            }
             None if explicit => {
                 return Err(DataError::UnknownFormat {
                     path: f.clone(),
                     reason: "not a training list, test set or downstream set".into(),
                 });
             }
-            None => {}
+            None => tracing::debug!("{}: not a covip dataset, skipped", f.display()),
         }
     }
     // A lone ground-truth or metadata file given explicitly: look for its partner beside it.

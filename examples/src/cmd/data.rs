@@ -2,10 +2,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
-use covip_data::formats::{self, Dataset};
-use covip_data::inspect::{Summary, summarize};
+use covip_data::formats::Conversion;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -51,7 +50,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
             output,
             skip_invalid,
             image_dir,
-        } => convert(&input, &output, skip_invalid, image_dir),
+        } => convert(&input, &output, skip_invalid, image_dir.as_deref()),
         DataCommand::MakeSample { out } => {
             let report = covip_data::bundled::write_sample_set(&out)?;
             println!("wrote {} files under {}", report.files.len(), out.display());
@@ -69,26 +68,11 @@ fn print_counts<K: std::fmt::Display>(title: &str, m: &std::collections::BTreeMa
 }
 
 fn inspect(path: &Path, json: bool, check_images: bool) -> anyhow::Result<ExitCode> {
-    let datasets = formats::load(path)?;
-    if datasets.is_empty() {
-        bail!(
-            "{}: no training list, test set or downstream set found",
-            path.display()
-        );
-    }
-    let summaries: Vec<Summary> = datasets
-        .iter()
-        .map(|d| summarize(d, check_images))
-        .collect();
-    let problems: usize = summaries.iter().map(|s| s.problems.len()).sum();
+    let report = covip_data::inspect::inspect(path, check_images)?;
     if json {
-        let out = serde_json::json!({
-            "datasets": summaries,
-            "problems": problems,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for s in &summaries {
+        for s in &report.datasets {
             println!("{} ({}): {} samples", s.path, s.kind, s.samples);
             print_counts("present concepts", &s.by_present_concepts);
             print_counts("tasks", &s.by_task);
@@ -104,7 +88,7 @@ fn inspect(path: &Path, json: bool, check_images: bool) -> anyhow::Result<ExitCo
             }
         }
     }
-    Ok(if problems == 0 {
+    Ok(if report.problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -115,81 +99,22 @@ fn convert(
     input: &Path,
     output: &Path,
     skip_invalid: bool,
-    image_dir: Option<PathBuf>,
+    image_dir: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let mut datasets = formats::load(input)?;
-    if datasets.len() != 1 {
-        bail!(
-            "{}: expected one dataset, found {}",
-            input.display(),
-            datasets.len()
-        );
-    }
-    let ds = datasets.remove(0);
-    let problems = ds.problems().to_vec();
-    for p in &problems {
+    let conversion = Conversion::load(input)?;
+    let problems = conversion.problems().len();
+    for p in conversion.problems() {
         eprintln!("{p}");
     }
-    if !problems.is_empty() && !skip_invalid {
+    if problems > 0 && !skip_invalid {
         bail!(
-            "{} problem(s) in {}; nothing written (pass --skip-invalid to write the valid records)",
-            problems.len(),
+            "{problems} problem(s) in {}; nothing written (pass --skip-invalid to write the valid records)",
             input.display()
         );
     }
-    let ext = output
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let written = match ds {
-        Dataset::Train { records, .. } => {
-            if !matches!(ext.as_str(), "json" | "jsonl") {
-                bail!(
-                    "{}: a training list converts to .json or .jsonl",
-                    output.display()
-                );
-            }
-            // Only records without problems go out (problems are per record location).
-            let bad: std::collections::HashSet<_> =
-                problems.iter().map(|p| p.record.clone()).collect();
-            let good: Vec<_> = records
-                .records
-                .into_iter()
-                .filter(|(loc, _)| !bad.contains(loc))
-                .map(|(_, r)| r)
-                .collect();
-            formats::write_train(output, &good)?;
-            good.len()
-        }
-        Dataset::Downstream { samples, .. } => {
-            let good: Vec<_> = samples.records.into_iter().map(|(_, s)| s).collect();
-            match ext.as_str() {
-                "parquet" => formats::write_downstream_parquet(output, &good)?,
-                "json" | "jsonl" => {
-                    let dir = image_dir.unwrap_or_else(|| {
-                        let stem = output
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        output.with_file_name(format!("{stem}_images"))
-                    });
-                    formats::write_downstream_json(output, &good, &dir)
-                        .with_context(|| format!("writing {}", output.display()))?
-                }
-                _ => bail!(
-                    "{}: a downstream set converts to .json, .jsonl or .parquet",
-                    output.display()
-                ),
-            }
-            good.len()
-        }
-        Dataset::Test { .. } => bail!(
-            "{}: test sets are a metadata JSONL plus a ground-truth JSON and have no other released form",
-            input.display()
-        ),
-    };
+    let written = conversion.write(output, image_dir)?;
     println!("wrote {written} records to {}", output.display());
-    Ok(if problems.is_empty() {
+    Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
