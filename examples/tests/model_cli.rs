@@ -154,6 +154,30 @@ fn logits_with_a_missing_image_names_it() {
     assert!(err.contains("/nonexistent/a.png"), "{err}");
 }
 
+/// A JPEG whose scan header selects Huffman table 15 (once an index panic, exit 101) is an
+/// error naming the file: exit status 1.
+#[test]
+fn logits_with_a_damaged_image_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = std::fs::read(fixture().join("../vision/images/rgb_300x200.jpg")).unwrap();
+    let sos = b.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    b[sos + 6] = 0xFF;
+    let bad = dir.path().join("BAD.jpg");
+    std::fs::write(&bad, &b).unwrap();
+    let out = covip()
+        .args(["logits", "--model"])
+        .arg(fixture())
+        .args(["--prompt", "x", "--image"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("never.safetensors"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("BAD.jpg") && err.contains("Huffman"), "{err}");
+}
+
 #[test]
 fn missing_model_folder_is_named() {
     let out = covip()

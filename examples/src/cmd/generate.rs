@@ -9,7 +9,8 @@ use covip_data::prompt::{Message, Role};
 use covip_model::burn::tensor::backend::Backend;
 use covip_model::device::{DeviceKind, OnDevice, dispatch};
 use covip_model::{
-    GenerateOptions, Processor, Qwen3Vl, RenderOptions, Sampling, WeightDtype, generate,
+    GenerateOptions, LoadOptions, ModelBundle, RenderOptions, Sampling, Vision, WeightDtype,
+    generate,
 };
 
 #[derive(Parser, Debug, Clone)]
@@ -63,14 +64,18 @@ impl OnDevice for Job {
     type Output = anyhow::Result<()>;
     fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<()> {
         let a = self.0;
-        let dtype = if a.f32 {
-            WeightDtype::F32
-        } else {
-            WeightDtype::AsStored
+        let load = LoadOptions {
+            dtype: if a.f32 {
+                WeightDtype::F32
+            } else {
+                WeightDtype::AsStored
+            },
+            vision: Vision::Skip,
+            ..Default::default()
         };
-        let (model, cfg, _) = Qwen3Vl::<B>::load(&a.model, dtype, &device)
+        let bundle = ModelBundle::<B>::load(&a.model, load, &device)
             .with_context(|| format!("loading {}", a.model.display()))?;
-        let processor = Processor::from_dir(&a.model, &cfg)?;
+        let (model, processor) = (bundle.weights.text(), &bundle.processor);
         let mut messages = Vec::new();
         if let Some(s) = &a.system {
             messages.push(Message::text(Role::System, s.clone()));
@@ -96,7 +101,7 @@ impl OnDevice for Job {
         let mut toks: Vec<u32> = Vec::new();
         let mut printed = 0usize;
         let mut stdout = std::io::stdout();
-        let g = generate(&model, &[ids], &opts, &device, |_, t| {
+        let g = generate(model, &[ids], &opts, &device, |_, t| {
             if processor.stop_ids.contains(&t) {
                 return;
             }

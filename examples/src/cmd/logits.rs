@@ -10,8 +10,7 @@ use covip_data::ImageRef;
 use covip_data::prompt::{Message, Part, Role};
 use covip_model::burn::tensor::backend::Backend;
 use covip_model::device::{DeviceKind, OnDevice, dispatch};
-use covip_model::processor::image::ImageProcessor;
-use covip_model::{Processor, Qwen3Vl, Qwen3VlMultimodal, RenderOptions, WeightDtype};
+use covip_model::{LoadOptions, ModelBundle, RenderOptions, Vision, WeightDtype};
 
 #[derive(Parser, Debug, Clone)]
 pub struct Args {
@@ -47,14 +46,22 @@ impl OnDevice for Job {
             add_generation_prompt: true,
             add_vision_id: false,
         };
-        let loading = || format!("loading {}", a.model.display());
+        let load = LoadOptions {
+            dtype: WeightDtype::F32,
+            vision: if a.image.is_empty() {
+                Vision::Skip
+            } else {
+                Vision::Load
+            },
+            ..Default::default()
+        };
+        let bundle = ModelBundle::<B>::load(&a.model, load, &device)
+            .with_context(|| format!("loading {}", a.model.display()))?;
+        let processor = &bundle.processor;
         if a.image.is_empty() {
-            let (model, cfg, _) =
-                Qwen3Vl::<B>::load(&a.model, WeightDtype::F32, &device).with_context(loading)?;
-            let processor = Processor::from_dir(&a.model, &cfg)?;
             let messages = vec![Message::text(Role::User, a.prompt.clone())];
             let ids = processor.encode_chat(&messages, &[], opts)?;
-            let (logits, vocab) = model.prompt_logits(&ids, &device)?;
+            let (logits, vocab) = bundle.weights.text().prompt_logits(&ids, &device)?;
             covip_model::export::write_logits(&a.out, &ids, &logits, vocab)?;
             eprintln!(
                 "wrote {} ({} tokens, vocab {vocab})",
@@ -63,12 +70,8 @@ impl OnDevice for Job {
             );
             return Ok(());
         }
-        let (model, cfg) = Qwen3VlMultimodal::<B>::load(&a.model, WeightDtype::F32, &device)
-            .with_context(loading)?;
-        let processor = Processor::from_dir(&a.model, &cfg)?;
-        let images = ImageProcessor::from_dir(&a.model)?;
         let paths: Vec<&Path> = a.image.iter().map(PathBuf::as_path).collect();
-        let patches = images.process_files(&paths)?;
+        let patches = bundle.images.process_files(&paths)?;
         let mut parts: Vec<Part> = a
             .image
             .iter()
@@ -80,7 +83,9 @@ impl OnDevice for Job {
             parts,
         }];
         let ids = processor.encode_chat(&messages, &patches.image_tokens(), opts)?;
-        let (logits, vocab) = model.prompt_logits(&ids, Some(&patches), &device)?;
+        let (logits, vocab) = bundle
+            .multimodal()?
+            .prompt_logits(&ids, Some(&patches), &device)?;
         covip_model::export::write_logits_with_images(
             &a.out,
             &ids,
