@@ -479,6 +479,45 @@ mod tests {
     }
 
     #[test]
+    fn a_hostile_wheel_is_refused_naming_archive_and_member() {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().unwrap();
+        let wheel = tmp.path().join("pycocoevalcap-1.2-py3-none-any.whl");
+        // The paraphrase table's member inflating past the limit (a zip bomb of zeros).
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        w.start_file("pycocoevalcap/meteor/data/paraphrase-en.gz", o)
+            .unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(archive::MAX_MEMBER_BYTES >> 20) + 1 {
+            w.write_all(&zeros).unwrap();
+        }
+        std::fs::write(&wheel, w.finish().unwrap().into_inner()).unwrap();
+        let dest = tmp.path().join("dest");
+        let e = setup(&Source::Paths(vec![wheel.clone()]), &dest)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pycocoevalcap-1.2-py3-none-any.whl")
+                && e.contains("paraphrase-en.gz")
+                && e.contains("allowed"),
+            "{e}"
+        );
+        // Truncated: an error naming the archive.
+        let bytes = std::fs::read(&wheel).unwrap();
+        std::fs::write(&wheel, &bytes[..bytes.len() / 3]).unwrap();
+        let e = setup(&Source::Paths(vec![wheel]), &dest)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pycocoevalcap-1.2-py3-none-any.whl"), "{e}");
+        // Nothing is left behind.
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
     fn a_folder_without_the_files_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let e = setup(
