@@ -40,6 +40,16 @@ pub struct Report {
 /// Loads every dataset at `path` (a file or a folder, [`crate::formats::load`]) and
 /// summarises each; a path that holds none is an error.
 pub fn inspect(path: &Path, check_images: bool) -> Result<Report, DataError> {
+    inspect_with_progress(path, check_images, &mut |_, _| {})
+}
+
+/// [`inspect`], calling `progress(done, total)` after each sample is summarised (over all
+/// datasets), so a caller can show how far a long image check has come.
+pub fn inspect_with_progress(
+    path: &Path,
+    check_images: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Report, DataError> {
     let datasets = crate::formats::load(path)?;
     if datasets.is_empty() {
         return Err(DataError::Other(format!(
@@ -47,9 +57,16 @@ pub fn inspect(path: &Path, check_images: bool) -> Result<Report, DataError> {
             path.display()
         )));
     }
+    let total = datasets.iter().map(Dataset::len).sum();
+    let mut done = 0;
     let datasets: Vec<Summary> = datasets
         .iter()
-        .map(|d| summarize(d, check_images))
+        .map(|d| {
+            summarize_with_progress(d, check_images, &mut || {
+                done += 1;
+                progress(done, total);
+            })
+        })
         .collect();
     let problems = datasets.iter().map(|s| s.problems.len()).sum();
     Ok(Report { datasets, problems })
@@ -57,6 +74,15 @@ pub fn inspect(path: &Path, check_images: bool) -> Result<Report, DataError> {
 
 /// Summarises a dataset; with `check_images`, every image is opened and decoded too.
 pub fn summarize(ds: &Dataset, check_images: bool) -> Summary {
+    summarize_with_progress(ds, check_images, &mut || {})
+}
+
+/// [`summarize`], calling `sample_done` after each sample.
+pub fn summarize_with_progress(
+    ds: &Dataset,
+    check_images: bool,
+    sample_done: &mut dyn FnMut(),
+) -> Summary {
     let mut s = Summary {
         kind: String::new(),
         path: ds.path().display().to_string(),
@@ -94,6 +120,7 @@ pub fn summarize(ds: &Dataset, check_images: bool) -> Summary {
                         &smp.query,
                     ));
                 }
+                sample_done();
             }
         }
         Dataset::Downstream { samples, .. } => {
@@ -110,6 +137,7 @@ pub fn summarize(ds: &Dataset, check_images: bool) -> Summary {
                         &smp.query,
                     ));
                 }
+                sample_done();
             }
         }
     }
@@ -129,4 +157,23 @@ fn images_problems<'a>(
         .collect();
     out.extend(check_image(file, loc.clone(), "query", query));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_every_sample_once() {
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/diagnostics/lar.jsonl");
+        let mut calls = Vec::new();
+        let report =
+            inspect_with_progress(&root, false, &mut |done, total| calls.push((done, total)))
+                .unwrap();
+        let samples: usize = report.datasets.iter().map(|s| s.samples).sum();
+        assert_eq!(samples, 8);
+        assert_eq!(calls, (1..=8).map(|d| (d, 8)).collect::<Vec<_>>());
+        assert_eq!(report, inspect(&root, false).unwrap());
+    }
 }

@@ -122,6 +122,19 @@ impl Dataset {
         }
     }
 
+    /// Number of samples that parsed.
+    pub fn len(&self) -> usize {
+        match self {
+            Dataset::Train { samples, .. } | Dataset::Test { samples, .. } => samples.records.len(),
+            Dataset::Downstream { samples, .. } => samples.records.len(),
+        }
+    }
+
+    /// Whether no sample parsed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every problem found while reading.
     pub fn problems(&self) -> &[crate::error::Problem] {
         match self {

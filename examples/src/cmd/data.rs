@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Subcommand;
 use covip_data::formats::Conversion;
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -68,7 +69,24 @@ fn print_counts<K: std::fmt::Display>(title: &str, m: &std::collections::BTreeMa
 }
 
 fn inspect(path: &Path, json: bool, check_images: bool) -> anyhow::Result<ExitCode> {
-    let report = covip_data::inspect::inspect(path, check_images)?;
+    // Decoding every image of a large set takes a while: a bar on a terminal (indicatif
+    // draws nothing when stderr is not one).
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "checking images {bar:40} {pos}/{len} samples [{elapsed}<{eta}]",
+        )
+        .expect("valid progress template"),
+    );
+    let report = if check_images {
+        covip_data::inspect::inspect_with_progress(path, true, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+    } else {
+        covip_data::inspect::inspect(path, false)
+    };
+    bar.finish_and_clear();
+    let report = report?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
