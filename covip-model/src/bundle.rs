@@ -36,8 +36,9 @@ pub struct LoadOptions {
 /// The loaded weights.
 #[derive(Debug)]
 pub enum Weights<B: Backend> {
-    Text(Qwen3Vl<B>),
-    Multimodal(Qwen3VlMultimodal<B>),
+    // Both boxed: the variants differ in size by the whole tower.
+    Text(Box<Qwen3Vl<B>>),
+    Multimodal(Box<Qwen3VlMultimodal<B>>),
 }
 
 impl<B: Backend> Weights<B> {
@@ -53,7 +54,7 @@ impl<B: Backend> Weights<B> {
     pub fn multimodal(&self) -> Option<&Qwen3VlMultimodal<B>> {
         match self {
             Weights::Text(_) => None,
-            Weights::Multimodal(m) => Some(m),
+            Weights::Multimodal(m) => Some(m.as_ref()),
         }
     }
 }
@@ -92,11 +93,11 @@ impl<B: Backend> ModelBundle<B> {
         let (weights, config) = match opts.vision {
             Vision::Skip => {
                 let (m, cfg, _) = Qwen3Vl::load(dir, opts.dtype, device)?;
-                (Weights::Text(m), cfg)
+                (Weights::Text(Box::new(m)), cfg)
             }
             Vision::Load => {
                 let (m, cfg) = Qwen3VlMultimodal::load(dir, opts.dtype, device)?;
-                (Weights::Multimodal(m), cfg)
+                (Weights::Multimodal(Box::new(m)), cfg)
             }
         };
         let processor = Processor::from_dir(dir, &config)?;
