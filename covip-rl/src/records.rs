@@ -7,6 +7,9 @@
 //! | `vision` | `answer`: the gold `yes` / `no` text | object consistency |
 //! | `caption` | `pos_qas` (per present concept, a list of QAs), `neg_qas` (a flat list), `judge_pos` and `judge_neg` (the judge's raw answers, in the same order; needed unless the caption is degenerate) | −1 if degenerate, else r_ret |
 //!
+//! `covip degeneration`'s lighter records, `{"id", "text"}` in and one report line out, are
+//! [`DegenerationInput`] and [`DegenerationLine`].
+//!
 //! `id` is any JSON value and is passed through. [`RewardRecord::from_json`] reads one line
 //! with messages that name the field at fault; the serde derives read and write the same shape.
 //!
@@ -19,6 +22,10 @@
 //! assert_eq!(serde_json::to_string(&scored.line(record.id())).unwrap(),
 //!            format!(r#"{{"id":7,"reward":{},"degenerate":null,"sigma_pos":null,"sigma_neg":null}}"#, scored.reward));
 //! ```
+mod degeneration;
+
+pub use degeneration::{ChunkRatios, DegenerationInput, DegenerationLine, DegenerationLineError};
+
 use covip_data::{Qa, TaskKind};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
