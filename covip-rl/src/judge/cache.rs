@@ -4,7 +4,7 @@
 //! and flushed after each batch; opening it loads every line. A torn last line (a crash in the
 //! middle of a write) is cut off with a warning; any other malformed line is an error naming it.
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -62,75 +62,18 @@ impl<J: Judge> CachedJudge<J> {
 
     /// Loads `path` if it exists (creating it otherwise) and appends new answers to it.
     pub fn open(inner: J, path: &Path) -> Result<Self, JudgeError> {
-        let err = |message: String| JudgeError::Cache {
-            path: path.to_path_buf(),
-            message,
-        };
-        let mut map = HashMap::new();
-        // Length of the file up to the end of its last complete line.
-        let mut good_len = 0u64;
-        let mut torn = false;
-        if path.exists() {
-            let text = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-            let mut offset = 0usize;
-            for (i, raw) in text.split_inclusive(|&b| b == b'\n').enumerate() {
-                let no = i + 1;
-                offset += raw.len();
-                let complete = raw.ends_with(b"\n");
-                let parsed = std::str::from_utf8(raw)
-                    .map_err(|e| e.to_string())
-                    .and_then(|line| {
-                        if line.trim().is_empty() {
-                            Ok(None)
-                        } else {
-                            serde_json::from_str::<Entry>(line)
-                                .map(Some)
-                                .map_err(|e| e.to_string())
-                        }
-                    });
-                match parsed {
-                    Ok(entry) => {
-                        if let Some(e) = entry {
-                            map.insert((e.judge, e.prompt), e.answer);
-                        }
-                        if complete {
-                            good_len = offset as u64;
-                        }
-                    }
-                    Err(e) if !complete => {
-                        tracing::warn!(path = %path.display(), line = no, error = %e,
-                            "dropping a torn last line from the judge cache");
-                        torn = true;
-                    }
-                    Err(e) => return Err(err(format!("line {no}: {e}"))),
-                }
-            }
-            if !torn && offset as u64 != good_len {
-                // A complete entry without its final newline.
-                good_len = offset as u64;
-                torn = true;
-            }
-        }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| err(e.to_string()))?;
-        if torn {
-            // Drop a torn tail, or end a complete last entry with its newline.
-            file.set_len(good_len).map_err(|e| err(e.to_string()))?;
-            let len = std::fs::metadata(path)
-                .map_err(|e| err(e.to_string()))?
-                .len();
-            if len > 0
-                && std::fs::read(path).map_err(|e| err(e.to_string()))?.last() != Some(&b'\n')
-            {
-                file.write_all(b"\n").map_err(|e| err(e.to_string()))?;
-            }
-        }
+        // The workspace's one append-only JSONL log: a torn last line is cut off, any other
+        // malformed line is an error naming it.
+        let (records, file) =
+            covip_data::jsonl::open_log::<Entry>(path).map_err(|e| JudgeError::Cache {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let map = records
+            .into_values()
+            .into_iter()
+            .map(|e| ((e.judge, e.prompt), e.answer))
+            .collect();
         Ok(CachedJudge {
             inner,
             path: Some(path.to_path_buf()),

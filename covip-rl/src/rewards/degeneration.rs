@@ -242,14 +242,9 @@ pub fn is_repetitive(text: &str, config: &DegenerationConfig) -> bool {
     })
 }
 
-/// Python's `str.isspace` (what `\s`, `strip()` and `split()` use in the released code).
-fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-const fn is_py_space_ascii(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f)
-}
+// Python's `str.isspace` (what `\s`, `strip()` and `split()` use in the released code) and
+// `str.lower()`: the workspace's one copy, in covip-data.
+use covip_data::pystr::{is_space as is_py_space, is_space_ascii as is_py_space_ascii};
 
 /// Trimmed, lower-cased, white space folded to single spaces.
 #[cfg(test)]
@@ -273,8 +268,7 @@ fn clean_into(text: &str, out: &mut String) {
         *out = String::from_utf8(bytes).expect("ASCII bytes are UTF-8");
         return;
     }
-    // `str::to_lowercase` applies the final-sigma rule as Python's `lower()` does.
-    for c in text.to_lowercase().chars() {
+    for c in covip_data::pystr::lower(text).chars() {
         if is_py_space(c) {
             pending = !out.is_empty();
         } else {
@@ -466,13 +460,6 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 // Eight bytes at once (SWAR) in a `u64`, little-endian: a mask has the high bit of a byte set
 // where the byte qualifies. Every formula is exact per byte (no carry crosses a byte).
 
-/// Where the bytes of `x` (any values) equal `c`.
-#[inline]
-fn eq_mask(x: u64, c: u8) -> u64 {
-    let t = x ^ (c as u64 * ONES);
-    !(((t & LOW7) + LOW7) | t) & HIGH
-}
-
 /// Where the bytes of the ASCII `x` equal `c`.
 #[inline]
 fn ascii_eq(x: u64, c: u8) -> u64 {
@@ -654,7 +641,7 @@ fn clean(
                 // lower-casing this word alone is exact. Its bytes before `i` (no Σ among them)
                 // are already out, lower-cased character by character, which agrees.
                 let (start, end) = word_bounds(text, i);
-                let lower = text[start..end].to_lowercase();
+                let lower = covip_data::pystr::lower(&text[start..end]);
                 let done = pos - split.word_start;
                 let from = pos;
                 put(out, &mut pos, &lower.as_bytes()[done..], n - end);
@@ -928,7 +915,7 @@ mod tests {
 
     /// A direct, slow transcription of the SPEC formulas, to check the fast path against.
     fn naive(text: &str, c: &DegenerationConfig) -> (Option<f64>, Option<f64>, Vec<Option<f64>>) {
-        let lower = text.to_lowercase();
+        let lower = covip_data::pystr::lower(text);
         let clean = lower
             .split(is_py_space)
             .filter(|s| !s.is_empty())
