@@ -343,7 +343,7 @@ impl Chair {
 
     /// Object mentions of one caption as (word, category), in order.
     pub fn mentions(&self, caption: &str) -> Vec<(String, String)> {
-        let lower = caption.to_lowercase();
+        let lower = covip_data::pystr::lower(caption);
         let words: Vec<String> = lower
             .split(|c: char| !(c.is_alphanumeric() || c == '-'))
             .map(|w| w.trim_matches('-'))

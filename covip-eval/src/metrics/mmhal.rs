@@ -197,7 +197,7 @@ fn judge_prompt_normalized(template: &str, r: &MmhalRecord) -> String {
 /// The released rating parse: `Some(s)` when exactly one `rating: s` (s in 0..=6) occurs in the
 /// lower-cased judge output, `None` otherwise (the script then counts the rating as 0).
 pub fn parse_rating(judge_output: &str) -> Option<u8> {
-    let lower = judge_output.to_lowercase();
+    let lower = covip_data::pystr::lower(judge_output);
     let found: Vec<u8> = (0u8..=6)
         .filter(|s| lower.contains(&format!("rating: {s}")))
         .collect();

@@ -51,21 +51,13 @@ pub struct PopeLabelRecord {
 /// Reads a JSONL file of `T`, one record per non-blank line; an error names the file and
 /// line, and an empty file is an error.
 fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, MetricsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push(serde_json::from_str(line).map_err(|e| MetricsError::Json {
-            path: path.to_path_buf(),
-            line: Some(i + 1),
-            message: e.to_string(),
-        })?);
-    }
+    use covip_data::jsonl::{self, TornLastLine};
+    let out = jsonl::read(path, TornLastLine::Reject)
+        .map_err(|e| match e {
+            covip_data::DataError::Io { path, source } => MetricsError::Io { path, source },
+            other => MetricsError::Input(other.to_string()),
+        })?
+        .into_values();
     if out.is_empty() {
         return Err(MetricsError::Record {
             path: path.to_path_buf(),
