@@ -370,6 +370,28 @@ pub fn score_captions_with(
     metrics: &[CaptionMetric],
     options: &CaptionOptions,
 ) -> Result<CaptionReport, MetricsError> {
+    score_captions_progress(corpus, metrics, options, &|_| {})
+}
+
+/// The parts [`score_captions_progress`] reports as they finish, for a progress display: one
+/// per metric asked for among ROUGE-L, METEOR and BLEU/CIDEr-D (whose n-grams are counted
+/// once).
+pub fn progress_steps(metrics: &[CaptionMetric]) -> usize {
+    usize::from(metrics.contains(&CaptionMetric::Rouge))
+        + usize::from(metrics.contains(&CaptionMetric::Meteor))
+        + usize::from(
+            metrics.contains(&CaptionMetric::Bleu) || metrics.contains(&CaptionMetric::Cider),
+        )
+}
+
+/// [`score_captions_with`] calling `done(part)` as each part finishes (`"ROUGE_L"`,
+/// `"METEOR"`, `"n-grams"`; [`progress_steps`] says how many), from whichever thread ran it.
+pub fn score_captions_progress(
+    corpus: &CaptionCorpus,
+    metrics: &[CaptionMetric],
+    options: &CaptionOptions,
+    done: &(dyn Fn(&str) + Sync),
+) -> Result<CaptionReport, MetricsError> {
     let n = corpus.ids.len();
     let mut report = CaptionReport {
         corpus: Vec::new(),
@@ -402,19 +424,32 @@ pub fn score_captions_with(
         metrics.contains(&CaptionMetric::Cider),
     );
     let want_r = metrics.contains(&CaptionMetric::Rouge);
+    fn reported<'a, T>(done: &'a (dyn Fn(&str) + Sync), part: &'a str) -> impl FnOnce(T) -> T + 'a {
+        move |r| {
+            done(part);
+            r
+        }
+    }
     let (rouge_s, (meteor_s, grams)) = rayon::join(
-        || want_r.then(|| rouge::rouge_l(refs, cands)).transpose(),
+        || {
+            want_r
+                .then(|| rouge::rouge_l(refs, cands))
+                .map(reported(done, "ROUGE_L"))
+                .transpose()
+        },
         || {
             rayon::join(
                 || {
                     meteor_scorer
                         .as_ref()
                         .map(|m| m.score_corpus(refs, cands))
+                        .map(reported(done, "METEOR"))
                         .transpose()
                 },
                 || {
                     (want_b || want_c)
                         .then(|| ngram::GramCorpus::build(refs, cands))
+                        .map(reported(done, "n-grams"))
                         .transpose()
                 },
             )
@@ -637,4 +672,37 @@ pub fn add_spice(
     }
     report.corpus.push(("SPICE".into(), run.corpus.spice));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn progress_reports_each_part_once_and_scores_are_unchanged() {
+        let corpus = CaptionCorpus {
+            ids: vec!["a".into(), "b".into()],
+            refs: vec![
+                vec!["a dog runs on grass".into()],
+                vec!["two cats sleep".into(), "cats asleep".into()],
+            ],
+            cands: vec!["a dog runs".into(), "two cats".into()],
+        };
+        let metrics = [
+            CaptionMetric::Bleu,
+            CaptionMetric::Rouge,
+            CaptionMetric::Cider,
+        ];
+        assert_eq!(progress_steps(&metrics), 2);
+        let calls = AtomicUsize::new(0);
+        let with = score_captions_progress(&corpus, &metrics, &CaptionOptions::default(), &|_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        let without = score_captions(&corpus, &metrics).unwrap();
+        assert_eq!(with.corpus, without.corpus);
+        assert_eq!(progress_steps(&[CaptionMetric::Spice]), 0);
+    }
 }

