@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod lexical;
 pub mod openai;
+mod spec;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ use crate::rewards::{
 pub use cache::CachedJudge;
 pub use lexical::LexicalJudge;
 pub use openai::{OpenAiJudge, OpenAiJudgeConfig};
+pub use spec::JudgeSpec;
 
 /// One question for the judge: answer `qa` from `description` alone.
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +54,9 @@ pub enum JudgeError {
     /// The answer cache could not be read or written.
     #[error("cache {path}: {message}")]
     Cache { path: PathBuf, message: String },
+    /// A [`JudgeSpec`] names no judge this library can build.
+    #[error("{0}")]
+    Spec(String),
 }
 
 /// Why [`score_caption`] could not score a caption: the reward or the judge failed.

@@ -13,9 +13,7 @@ use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
 use covip_rl::RetrievalConfig;
-use covip_rl::judge::{
-    CachedJudge, Judge, JudgePrompt, LexicalJudge, OpenAiJudge, OpenAiJudgeConfig,
-};
+use covip_rl::judge::{Judge, JudgePrompt, JudgeSpec, OpenAiJudgeConfig};
 use covip_rl::records::{RecordError, RewardRecord, RewardSettings};
 
 use super::degeneration::{filter, map_lines};
@@ -81,38 +79,29 @@ fn process(
 }
 
 fn judge(args: &Args) -> anyhow::Result<Option<Box<dyn Judge>>> {
-    let Some(spec) = &args.judge else {
+    let Some(target) = &args.judge else {
         return Ok(None);
     };
-    let prompt = match &args.judge_prompt {
-        Some(p) => JudgePrompt::from_file(p)?,
-        None => JudgePrompt::default(),
+    let spec = JudgeSpec {
+        target: target.clone(),
+        server: OpenAiJudgeConfig {
+            model: args.judge_model.clone(),
+            api_key: args
+                .api_key
+                .clone()
+                .or_else(|| std::env::var("OPENAI_API_KEY").ok()),
+            concurrency: args.judge_concurrency,
+            timeout_secs: args.judge_timeout,
+            retries: args.judge_retries,
+            ..Default::default()
+        },
+        prompt: match &args.judge_prompt {
+            Some(p) => JudgePrompt::from_file(p)?,
+            None => JudgePrompt::default(),
+        },
+        cache: args.judge_cache.clone(),
     };
-    let inner: Box<dyn Judge> = if spec == "lexical" {
-        Box::new(LexicalJudge::default())
-    } else if spec.starts_with("http://") || spec.starts_with("https://") {
-        Box::new(OpenAiJudge::new(
-            OpenAiJudgeConfig {
-                base_url: spec.clone(),
-                model: args.judge_model.clone(),
-                api_key: args
-                    .api_key
-                    .clone()
-                    .or_else(|| std::env::var("OPENAI_API_KEY").ok()),
-                concurrency: args.judge_concurrency.max(1),
-                timeout_secs: args.judge_timeout,
-                retries: args.judge_retries,
-                ..Default::default()
-            },
-            prompt,
-        ))
-    } else {
-        anyhow::bail!("--judge must be an http(s):// URL or `lexical`, got {spec:?}");
-    };
-    Ok(Some(match &args.judge_cache {
-        Some(path) => Box::new(CachedJudge::open(inner, path)?),
-        None => inner,
-    }))
+    Ok(Some(spec.open()?))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
