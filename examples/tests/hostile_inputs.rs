@@ -67,7 +67,11 @@ fn run_child(name: &str) -> Result<Report, String> {
         .wait()
         .map_err(|e| format!("waiting for the child: {e}"))?;
     let err = err_reader.join().unwrap_or_default();
-    match out.lines().find_map(|l| l.strip_prefix(REPORT_PREFIX)) {
+    // libtest prints the test's name on the same line, before the report.
+    let report = out
+        .lines()
+        .find_map(|l| l.find(REPORT_PREFIX).map(|i| &l[i + REPORT_PREFIX.len()..]));
+    match report {
         Some(json) => serde_json::from_str(json).map_err(|e| format!("unreadable report ({e})")),
         None => {
             let tail: String = {

@@ -91,15 +91,22 @@ fn refuse(size: usize, live: usize) {
         Some(c) => {
             let index = c.index.load(Ordering::Relaxed);
             let saved = save_current(c, index);
+            // The backtrace first, the summary last: the parent shows the end of stderr.
+            let bt = std::backtrace::Backtrace::force_capture().to_string();
+            let ours: Vec<&str> = bt
+                .lines()
+                .filter(|l| l.contains("covip") && !l.contains("hostile"))
+                .collect();
             eprintln!(
-                "\nhostile_inputs: allocation of {size} bytes refused ({live} live, limit {HARD_LIMIT}) \
+                "\nworkspace frames of the refused allocation:\n{}\n\
+                 hostile_inputs: allocation of {size} bytes refused ({live} live, limit {HARD_LIMIT}) \
                  in target `{}`, seed {}, input {index}; input saved to {saved}; \
-                 reproduce with HOSTILE_ONLY={}:{index} HOSTILE_SEED={}\n{}",
+                 reproduce with HOSTILE_ONLY={}:{index} HOSTILE_SEED={}",
+                ours.join("\n"),
                 c.target,
                 c.seed,
                 c.target,
                 c.seed,
-                std::backtrace::Backtrace::force_capture()
             );
         }
         None => eprintln!(

@@ -237,7 +237,17 @@ pub fn run_target(target: &Target, settings: &Settings) -> Report {
             .collect(),
     );
     let done = AtomicBool::new(false);
+    // `HOSTILE_TRACE=1`: one line per input (size, time, peak), to see where the time goes.
+    let trace = std::env::var_os("HOSTILE_TRACE").is_some();
+    /// Stops the watchdog however the scope's body ends.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     std::thread::scope(|s| {
+        let _done = Done(&done);
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(200));
@@ -283,7 +293,20 @@ pub fn run_target(target: &Target, settings: &Settings) -> Report {
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = indices.get(k) else { break };
-                        let m = mutator.input(settings.seed, target.name, i);
+                        let m = match std::panic::catch_unwind(|| {
+                            mutator.input(settings.seed, target.name, i)
+                        }) {
+                            Ok(m) => m,
+                            Err(_) => {
+                                // A bug of the mutator itself: say so and stop.
+                                let p = LAST_PANIC.with(|p| p.borrow_mut().take());
+                                eprintln!(
+                                    "hostile_inputs: the mutator panicked on `{}` input {i}: {p:?}",
+                                    target.name
+                                );
+                                std::process::abort();
+                            }
+                        };
                         let seed_name = m
                             .how
                             .split(" + ")
@@ -313,6 +336,15 @@ pub fn run_target(target: &Target, settings: &Settings) -> Report {
                         }));
                         let took = start.elapsed();
                         let peak = alloc::input_peak(base);
+                        if trace {
+                            eprintln!(
+                                "trace {i} {} bytes {:.1} ms {} KiB: {}",
+                                m.bytes.len(),
+                                took.as_secs_f64() * 1e3,
+                                peak >> 10,
+                                m.how
+                            );
+                        }
                         running[w].0.store(0, Ordering::Relaxed);
                         current.input_ptr.store(0, Ordering::Relaxed);
                         local.inputs += 1;

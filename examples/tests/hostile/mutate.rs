@@ -51,8 +51,8 @@ pub struct Mutated {
 }
 
 /// Mutations stop growing an input past this size (the long-string and nesting operators
-/// are the big ones; a few MiB is plenty to find quadratic or unbounded behaviour).
-const MAX_LEN: usize = 3 << 19;
+/// are the big ones): 256 KiB is enough to show quadratic or unbounded work, and keeps the run short.
+const MAX_LEN: usize = 256 << 10;
 
 /// Numbers that break parsers: overflow of every integer width, negative sizes, floats where
 /// integers are expected, exponents, values only a big-number parser takes.
@@ -444,7 +444,12 @@ fn deep_nesting(rng: &mut SeededRng, bytes: &mut Vec<u8>) -> String {
 
 /// Inserts a long string (up to 1 MiB; escapes or plain letters) after a quote.
 fn long_string(rng: &mut SeededRng, bytes: &mut Vec<u8>) -> String {
-    let len = [1_000, 65_537, 1 << 20][rng.below(3)];
+    // Mostly short, sometimes 64 KiB, now and then the whole size cap (the long ones cost the most time).
+    let len = match rng.below(10) {
+        0..=4 => 1_000,
+        5..=8 => 65_537,
+        _ => MAX_LEN,
+    };
     let unit: &str = ["a", "\\u00e9", "\\n", "é", "\\\\", " ", "ab. "][rng.below(7)];
     let ins: Vec<u8> = unit.bytes().cycle().take(len).collect();
     let quotes: Vec<usize> = bytes
@@ -498,7 +503,13 @@ fn text_op(rng: &mut SeededRng, bytes: &mut Vec<u8>) -> String {
                 "\n",
                 "1, ",
             ][rng.below(6)];
-            let times = [3, 50, 10_000, 200_000][rng.below(4)];
+            let times = match rng.below(10) {
+                0..=2 => 3,
+                3..=5 => 50,
+                6..=7 => 1_000,
+                8 => 10_000,
+                _ => 100_000,
+            };
             let at = char_pos(rng, bytes);
             bytes.splice(at..at, unit.bytes().cycle().take(unit.len() * times));
             format!("repeat {unit:?} x{times} at {at}")
@@ -1018,8 +1029,8 @@ fn safetensors_op(rng: &mut SeededRng, bytes: &mut Vec<u8>) -> Option<String> {
             0,
             1,
             2,
-            n - 1,
-            n + 1,
+            n.wrapping_sub(1),
+            n.wrapping_add(1),
             u32::MAX as u64,
             u64::MAX,
             100_000_001,
