@@ -4,17 +4,20 @@
 //! Parquet), PNG and JPEG decoding, `config.json` and the other checkpoint configs,
 //! safetensors headers and shard indexes, `tokenizer.json` and chat templates, chat input,
 //! reward and degeneration JSONL lines, r_vis completions, caption and reference files — gets
-//! 10,000 seeded mutations of valid files (see `hostile/mutate.rs`). Each input must give `Ok`
-//! or an error with a message: never a panic, never more than the time budget (2 s), never an
-//! allocation peak over 256 MiB. A request that would take the process past 1 GiB is refused
-//! and aborts the run with the target, seed and input named (stable Rust cannot unwind out of
-//! an allocation failure).
+//! 10,000 seeded mutations of valid files (see `hostile/mutate.rs`; inputs up to 256 KiB). Each
+//! input must give `Ok` or an error with a message: never a panic, never more than the time
+//! budget (2 s, plus 2 s per MiB of input: linear work on long input is fine, super-linear work
+//! is not), never an allocation peak over 512 MiB; images are decoded under a 1-MiP pixel cap.
+//! A request that would take the process past 2 GiB is refused and aborts that target's process
+//! with the target, seed and input named (stable Rust cannot unwind out of an allocation
+//! failure).
 //!
 //! Each target runs in a child process (this binary again, test `hostile_child`), two at a time,
 //! so an abort in one is reported and the others still run. Failing inputs are saved under
 //! `target/hostile-failures/`. Settings: `HOSTILE_SEED`, `HOSTILE_INPUTS`, `HOSTILE_BUDGET_MS`,
 //! `HOSTILE_PEAK_MIB`, `HOSTILE_THREADS` (children at once); `HOSTILE_ONLY=target[:index]`
-//! runs one target or one input (e.g. to reproduce a failure).
+//! runs one target or one input (e.g. to reproduce a failure); `HOSTILE_TRACE=1` prints each
+//! input's size, time and peak.
 //!
 //! Run with `cargo test -p covip --test hostile_inputs -- --nocapture`.
 mod hostile;
