@@ -38,7 +38,7 @@ const CHILD_ENV: &str = "HOSTILE_CHILD";
 const REPORT_PREFIX: &str = "HOSTILE-REPORT ";
 
 /// What a child said: its report, or why there is none.
-fn run_child(name: &str) -> Result<Report, String> {
+fn run_child(name: &str, skip: &[u64]) -> Result<Report, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut child = Command::new(exe)
         .args([
@@ -49,6 +49,13 @@ fn run_child(name: &str) -> Result<Report, String> {
             "1",
         ])
         .env(CHILD_ENV, name)
+        .env(
+            "HOSTILE_SKIP",
+            skip.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -77,13 +84,58 @@ fn run_child(name: &str) -> Result<Report, String> {
     match report {
         Some(json) => serde_json::from_str(json).map_err(|e| format!("unreadable report ({e})")),
         None => {
+            // A refused allocation: its report (workspace frames, then the summary line with
+            // the input), without the backtrace std prints after it.
+            if let Some(at) = err.rfind("workspace frames of the refused allocation") {
+                let report = &err[at..];
+                let end = report
+                    .find("hostile_inputs: allocation of")
+                    .and_then(|i| report[i..].find('\n').map(|j| i + j))
+                    .unwrap_or(report.len());
+                return Err(format!("the child aborted ({status}):\n{}", &report[..end]));
+            }
             let tail: String = {
                 let chars: Vec<char> = err.chars().collect();
-                chars[chars.len().saturating_sub(6000)..].iter().collect()
+                chars[chars.len().saturating_sub(2500)..].iter().collect()
             };
             Err(format!(
                 "the child ended ({status}) without a report; its stderr ends:\n{tail}"
             ))
+        }
+    }
+}
+
+/// The input a child's refused allocation names in its last words, if that is how it ended.
+fn refused_input(error: &str) -> Option<u64> {
+    let at = error.rfind("hostile_inputs: allocation of ")?;
+    let tail = &error[at..];
+    let i = tail.find(", input ")? + ", input ".len();
+    let digits: String = tail[i..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Children until one finishes the target: an input whose allocation was refused aborts its
+/// child, so it is recorded and the target runs again without it (at most 20 times).
+fn run_target_children(name: &str) -> Result<(Report, Vec<String>), String> {
+    let mut skip = Vec::new();
+    let mut aborts = Vec::new();
+    loop {
+        match run_child(name, &skip) {
+            Ok(mut report) => {
+                report.inputs += skip.len() as u64;
+                report.aborted = skip.len() as u64;
+                return Ok((report, aborts));
+            }
+            Err(e) => match refused_input(&e) {
+                Some(i) if !skip.contains(&i) && skip.len() < 20 => {
+                    skip.push(i);
+                    aborts.push(e);
+                }
+                _ => {
+                    aborts.push(e);
+                    return Err(aborts.join("\n"));
+                }
+            },
         }
     }
 }
@@ -115,15 +167,16 @@ fn hostile_inputs_give_errors_never_panics() {
     );
     let t0 = Instant::now();
     let queue = Mutex::new(names.iter().copied().enumerate());
-    let results: Mutex<Vec<(usize, &str, Result<Report, String>)>> = Mutex::new(Vec::new());
+    type Outcome = Result<(Report, Vec<String>), String>;
+    let results: Mutex<Vec<(usize, &str, Outcome)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..settings.threads.min(names.len()) {
             s.spawn(|| {
                 loop {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some((k, name)) = next else { break };
-                    let r = run_child(name);
-                    if let Ok(rep) = &r {
+                    let r = run_target_children(name);
+                    if let Ok((rep, _)) = &r {
                         eprintln!("  done: {}", rep.row());
                     }
                     results
@@ -143,8 +196,11 @@ fn hostile_inputs_give_errors_never_panics() {
     let mut total = 0;
     for (_, name, r) in &results {
         match r {
-            Ok(rep) => {
+            Ok((rep, aborts)) => {
                 total += rep.inputs;
+                for a in aborts {
+                    problems.push(format!("{name}: {a}"));
+                }
                 println!("{}", rep.row());
                 let min = if settings.only.as_ref().is_some_and(|(_, i)| i.is_some()) {
                     1

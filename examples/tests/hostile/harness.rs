@@ -46,6 +46,9 @@ pub struct Settings {
     pub threads: usize,
     /// `HOSTILE_ONLY`: `target` or `target:index` (to reproduce one input).
     pub only: Option<(String, Option<u64>)>,
+    /// `HOSTILE_SKIP`: comma-separated inputs not to run (set by the parent for inputs that
+    /// aborted a previous child, so the rest of the target still runs).
+    pub skip: Vec<u64>,
     /// Where failing inputs are saved.
     pub failures_dir: PathBuf,
 }
@@ -73,6 +76,9 @@ impl Settings {
             )
             .max(1) as usize,
             only,
+            skip: var("HOSTILE_SKIP")
+                .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+                .unwrap_or_default(),
             failures_dir,
         }
     }
@@ -132,6 +138,9 @@ pub struct Report {
     pub over_budget: u64,
     pub over_memory: u64,
     pub empty_messages: u64,
+    /// Inputs whose allocation was refused (each aborted a child; filled in by the parent).
+    #[serde(default)]
+    pub aborted: u64,
     pub max_time: Duration,
     pub peak_bytes: usize,
     pub wall: Duration,
@@ -141,12 +150,13 @@ pub struct Report {
 impl Report {
     pub fn row(&self) -> String {
         format!(
-            "{:<22} {:>7} {:>7} {:>7} {:>6} {:>5} {:>5} {:>5} {:>9.1} {:>9.1} {:>7.1}",
+            "{:<22} {:>7} {:>7} {:>7} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9.1} {:>9.1} {:>7.1}",
             self.target,
             self.inputs,
             self.ok,
             self.errors,
             self.panics,
+            self.aborted,
             self.over_budget,
             self.over_memory,
             self.empty_messages,
@@ -158,12 +168,13 @@ impl Report {
 
     pub fn header() -> String {
         format!(
-            "{:<22} {:>7} {:>7} {:>7} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9} {:>7}",
+            "{:<22} {:>7} {:>7} {:>7} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9} {:>7}",
             "target",
             "inputs",
             "ok",
             "errors",
             "panics",
+            "alloc",
             "slow",
             "mem",
             "empty",
@@ -215,7 +226,9 @@ pub fn run_target(target: &Target, settings: &Settings) -> Report {
     let mutator = Mutator::new(&target.seeds);
     let indices: Vec<u64> = match &settings.only {
         Some((_, Some(i))) => vec![*i],
-        _ => (0..settings.inputs).collect(),
+        _ => (0..settings.inputs)
+            .filter(|i| !settings.skip.contains(i))
+            .collect(),
     };
     let next = AtomicUsize::new(0);
     let report = Mutex::new(Report {
