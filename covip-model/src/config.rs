@@ -170,6 +170,16 @@ fn from_json<T: serde::de::DeserializeOwned>(json: &str, origin: &str) -> Result
     })
 }
 
+/// The largest width (vocabulary, hidden, MLP) a config may declare: 16M, far above any real
+/// checkpoint, and small enough that products of two sizes cannot overflow.
+pub const MAX_DIM: usize = 1 << 24;
+/// The most layers (text decoder or vision tower) a config may declare.
+pub const MAX_LAYERS: usize = 4096;
+/// The most attention heads a config may declare.
+pub const MAX_HEADS: usize = 4096;
+/// The largest per-head width a config may declare.
+pub const MAX_HEAD_DIM: usize = 8192;
+
 impl TextConfig {
     /// Validates a deserialised `text_config`. `top_tie` is the top level's
     /// `tie_word_embeddings`, which wins over the text config's.
@@ -181,6 +191,27 @@ impl TextConfig {
         let req = |v: Option<usize>, key: &str| {
             v.ok_or_else(|| bad(format!("text_config.{key} is missing")))
         };
+        // Sizes far beyond any real checkpoint are refused here, so that nothing computed from
+        // them (tensor shapes, the name table, caches) can overflow or allocate without bound.
+        let bounded = |v: Option<usize>, key: &str, max: usize| -> Result<Option<usize>> {
+            match v {
+                Some(x) if x > max => Err(bad(format!(
+                    "text_config.{key} is {x}, more than the supported {max}"
+                ))),
+                other => Ok(other),
+            }
+        };
+        for (v, key, max) in [
+            (text.vocab_size, "vocab_size", MAX_DIM),
+            (text.hidden_size, "hidden_size", MAX_DIM),
+            (text.intermediate_size, "intermediate_size", MAX_DIM),
+            (text.num_hidden_layers, "num_hidden_layers", MAX_LAYERS),
+            (text.num_attention_heads, "num_attention_heads", MAX_HEADS),
+            (text.num_key_value_heads, "num_key_value_heads", MAX_HEADS),
+            (text.head_dim, "head_dim", MAX_HEAD_DIM),
+        ] {
+            bounded(v, key, max)?;
+        }
         let hidden_size = req(text.hidden_size, "hidden_size")?;
         let num_attention_heads = req(text.num_attention_heads, "num_attention_heads")?;
         if num_attention_heads == 0 {

@@ -4,6 +4,8 @@ pub mod downstream;
 pub mod json;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+#[cfg(feature = "parquet")]
+mod parquet_guard;
 pub mod test_set;
 pub mod train;
 

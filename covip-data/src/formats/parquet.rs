@@ -11,10 +11,11 @@ use arrow_array::{Array, ArrayRef, BinaryArray, ListArray, RecordBatch, StringAr
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::parquet_guard;
 use crate::diagnostics::DiagnosticSample;
 use crate::error::{DataError, Loaded, Problem};
 use crate::formats::downstream::{resolve_kind, row_loc, sample_problems};
@@ -98,10 +99,147 @@ fn image_at(arr: &dyn Array, i: usize, base: &Path) -> Result<ImageRef, String> 
 /// column.
 pub fn read_downstream_parquet(path: &Path) -> Result<Loaded<DiagnosticSample>, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| parquet_err(path, e))?
-        .build()
+    check_footer(path, &file)?;
+    // The parquet and arrow crates (57) panic on some damaged files (thrift decoding, bit
+    // readers, negative column offsets): a damaged file must be an error, never a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_rows(path, file))).unwrap_or_else(
+        |panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(parquet_err(
+                path,
+                format!("damaged Parquet file (the parquet crate failed: {why})"),
+            ))
+        },
+    )
+}
+
+/// The most a Parquet file's column chunks may declare uncompressed, relative to the file: far
+/// above what snappy and the encodings give real data, and a bound on what a lying file can
+/// make the reader allocate.
+const MAX_EXPANSION: u64 = 64;
+
+/// Refuses a file whose footer cannot be right before the parquet crate trusts it (it
+/// allocates the declared metadata length before checking it against the file).
+fn check_footer(path: &Path, file: &File) -> Result<(), DataError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    if len < 12 {
+        return Err(parquet_err(path, "not a Parquet file (too short)"));
+    }
+    let mut tail = [0u8; 8];
+    let mut f = file;
+    f.seek(SeekFrom::End(-8))
+        .and_then(|_| f.read_exact(&mut tail))
+        .and_then(|_| f.seek(SeekFrom::Start(0)))
+        .map_err(|e| DataError::io(path, e))?;
+    if &tail[4..] != b"PAR1" {
+        return Err(parquet_err(path, "not a Parquet file (no PAR1 footer)"));
+    }
+    let meta = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if meta + 12 > len {
+        return Err(parquet_err(
+            path,
+            format!(
+                "damaged Parquet file: its footer claims {meta} bytes of metadata in a file of {len}"
+            ),
+        ));
+    }
+    let mut metadata = vec![0u8; meta as usize];
+    f.seek(SeekFrom::Start(len - 8 - meta))
+        .and_then(|_| f.read_exact(&mut metadata))
+        .and_then(|_| f.seek(SeekFrom::Start(0)))
+        .map_err(|e| DataError::io(path, e))?;
+    parquet_guard::check_metadata(&metadata)
+        .map_err(|e| parquet_err(path, format!("damaged Parquet metadata: {e}")))
+}
+
+/// Walks every column chunk's page headers (the parquet crate allocates a page's declared
+/// uncompressed size before checking it): each must lie inside the chunk and the file, and
+/// declare no more than [`MAX_EXPANSION`] times its compressed size (plus 1 MiB).
+fn check_pages(
+    path: &Path,
+    file: &File,
+    len: u64,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> Result<(), DataError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let damaged = |m: String| parquet_err(path, format!("damaged Parquet file: {m}"));
+    let mut f = file;
+    let mut header = vec![0u8; 64 << 10];
+    for column in metadata.row_groups().iter().flat_map(|g| g.columns()) {
+        let start = column
+            .dictionary_page_offset()
+            .filter(|&o| o > 0)
+            .unwrap_or(column.data_page_offset());
+        let size = column.compressed_size();
+        let (Ok(start), Ok(size)) = (u64::try_from(start), u64::try_from(size)) else {
+            return Err(damaged(
+                "a column chunk with a negative offset or size".into(),
+            ));
+        };
+        let end = start.saturating_add(size);
+        if end > len {
+            return Err(damaged(format!(
+                "a column chunk at {start}..{end} in a file of {len} bytes"
+            )));
+        }
+        let mut at = start;
+        while at < end {
+            let n = ((end - at) as usize).min(header.len());
+            f.seek(SeekFrom::Start(at))
+                .and_then(|_| f.read_exact(&mut header[..n]))
+                .map_err(|e| DataError::io(path, e))?;
+            let (head, compressed, uncompressed) =
+                parquet_guard::check_page_header(&header[..n])
+                    .map_err(|e| damaged(format!("page header at byte {at}: {e}")))?;
+            let compressed = compressed as u64;
+            if uncompressed as u64 > compressed.saturating_mul(MAX_EXPANSION) + (1 << 20) {
+                return Err(damaged(format!(
+                    "a page at byte {at} claims {uncompressed} bytes uncompressed from {compressed}"
+                )));
+            }
+            at = at.saturating_add(head as u64).saturating_add(compressed);
+        }
+        if at != end {
+            return Err(damaged(format!(
+                "the pages of a column chunk overrun it ({at} past {end})"
+            )));
+        }
+    }
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| DataError::io(path, e))?;
+    Ok(())
+}
+
+fn read_rows(path: &Path, file: File) -> Result<Loaded<DiagnosticSample>, DataError> {
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    // The schema comes from the Parquet schema itself; the embedded Arrow IPC schema is
+    // skipped (nothing here needs it, and its decoder panics on damaged bytes).
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let reading = file.try_clone().map_err(|e| DataError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(reading, options)
         .map_err(|e| parquet_err(path, e))?;
+    check_pages(path, &file, len, builder.metadata())?;
+    let declared: u64 = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns())
+        .map(|c| c.uncompressed_size().max(0) as u64)
+        .fold(0u64, u64::saturating_add);
+    if declared > len.saturating_mul(MAX_EXPANSION).saturating_add(1 << 24) {
+        return Err(parquet_err(
+            path,
+            format!(
+                "damaged Parquet file: its columns claim {declared} bytes uncompressed in a file of {len}"
+            ),
+        ));
+    }
+    let reader = builder.build().map_err(|e| parquet_err(path, e))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = Loaded::default();
     let mut row = 0usize;

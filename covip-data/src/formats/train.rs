@@ -82,13 +82,13 @@ impl TrainRecord {
             }
             TaskKind::MultiVision | TaskKind::Caption => {
                 if let Some(c) = self.c_num
-                    && self.images.len() != c + 1
+                    && c.checked_add(1) != Some(self.images.len())
                 {
                     out.push((
                         "images".into(),
                         format!(
                             "c_num is {c}, so {} images are expected (concepts then query), found {}",
-                            c + 1,
+                            c as u128 + 1,
                             self.images.len()
                         ),
                     ));
@@ -145,12 +145,13 @@ impl TrainRecord {
                 out.extend(qa_list_problems(&format!("pos_qas[{i}]"), qas, true));
             }
             let absent = n.saturating_sub(self.pos_qas.len());
-            if self.neg_qas.len() != absent * QAS_PER_CONCEPT {
+            let needed = absent.checked_mul(QAS_PER_CONCEPT);
+            if needed != Some(self.neg_qas.len()) {
                 out.push((
                     "neg_qas".into(),
                     format!(
                         "{absent} absent concepts need {} negative QAs, found {}",
-                        absent * QAS_PER_CONCEPT,
+                        absent as u128 * QAS_PER_CONCEPT as u128,
                         self.neg_qas.len()
                     ),
                 ));

@@ -172,6 +172,14 @@ impl ImageProcessorConfig {
                 "patch_size, merge_size and temporal_patch_size must be positive".into(),
             ));
         }
+        // Far above any real processor; keeps factor() and patch_dim() from overflowing.
+        if cfg.patch_size > 1024 || cfg.merge_size > 64 || cfg.temporal_patch_size > 16 {
+            return Err(bad(format!(
+                "patch_size {} / merge_size {} / temporal_patch_size {} exceed the supported \
+                 1024 / 64 / 16",
+                cfg.patch_size, cfg.merge_size, cfg.temporal_patch_size
+            )));
+        }
         if cfg.min_pixels > cfg.max_pixels {
             return Err(bad(format!(
                 "min pixels {} exceed max pixels {}",
@@ -290,16 +298,19 @@ pub fn smart_resize(
              {MAX_ASPECT_RATIO} the model accepts"
         )));
     }
-    let mut h_bar = (h / f).round_ties_even() as usize * factor;
-    let mut w_bar = (w / f).round_ties_even() as usize * factor;
-    if h_bar * w_bar > max_pixels {
-        let beta = ((height * width) as f64 / max_pixels as f64).sqrt();
-        h_bar = factor.max((h / beta / f).floor() as usize * factor);
-        w_bar = factor.max((w / beta / f).floor() as usize * factor);
-    } else if h_bar * w_bar < min_pixels {
-        let beta = (min_pixels as f64 / (height * width) as f64).sqrt();
-        h_bar = (h * beta / f).ceil() as usize * factor;
-        w_bar = (w * beta / f).ceil() as usize * factor;
+    // Saturating arithmetic: absurd bounds from a config give absurd sizes (which the caller
+    // refuses against its pixel cap), never an overflow.
+    let mut h_bar = ((h / f).round_ties_even() as usize).saturating_mul(factor);
+    let mut w_bar = ((w / f).round_ties_even() as usize).saturating_mul(factor);
+    let area = (h * w) as f64;
+    if h_bar.saturating_mul(w_bar) > max_pixels {
+        let beta = (area / max_pixels as f64).sqrt();
+        h_bar = factor.max(((h / beta / f).floor() as usize).saturating_mul(factor));
+        w_bar = factor.max(((w / beta / f).floor() as usize).saturating_mul(factor));
+    } else if h_bar.saturating_mul(w_bar) < min_pixels {
+        let beta = (min_pixels as f64 / area).sqrt();
+        h_bar = ((h * beta / f).ceil() as usize).saturating_mul(factor);
+        w_bar = ((w * beta / f).ceil() as usize).saturating_mul(factor);
     }
     if h_bar == 0 || w_bar == 0 {
         return Err(ModelError::Input(format!(
@@ -545,7 +556,18 @@ impl ImageProcessor {
             }
             return Ok((height, width));
         }
-        smart_resize(height, width, c.factor(), c.min_pixels, c.max_pixels)
+        let (h, w) = smart_resize(height, width, c.factor(), c.min_pixels, c.max_pixels)?;
+        // A config may ask for more pixels than any image should get (a huge min_pixels
+        // upscales everything): the resized image is held to the same cap as a decoded one.
+        let pixels = (h as u64).saturating_mul(w as u64);
+        if pixels > self.limits.max_pixels {
+            return Err(ModelError::Input(format!(
+                "resizing {width}x{height} to {w}x{h} ({pixels} pixels) exceeds the cap of {} \
+                 pixels (check min_pixels/max_pixels in preprocessor_config.json)",
+                self.limits.max_pixels
+            )));
+        }
+        Ok((h, w))
     }
 
     /// Processes still images into patches; `pixel_values` concatenates them in order.

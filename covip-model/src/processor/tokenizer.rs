@@ -18,10 +18,15 @@ impl QwenTokenizer {
                 msg: "file not found".into(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
+        let err = |msg: String| ModelError::Tokenizer {
             path: path.display().to_string(),
-            msg: e.to_string(),
-        })?;
+            msg,
+        };
+        // tokenizers 0.22 panics on some malformed `decoder` sections instead of returning an
+        // error: a damaged file must be an error here, not a crash.
+        let inner = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(path))
+            .map_err(|_| err("malformed tokenizer file (the tokenizers crate panicked)".into()))?
+            .map_err(|e| err(e.to_string()))?;
         Ok(Self {
             inner,
             path: path.to_path_buf(),

@@ -128,6 +128,29 @@ impl VisionConfig {
             hidden_act,
             rope_theta,
         };
+        // Bounds far above any real tower, so that no shape computed from them can overflow or
+        // allocate without bound (patch_dim multiplies four of them).
+        use crate::config::{MAX_DIM, MAX_HEADS, MAX_LAYERS};
+        for (v, key, max) in [
+            (cfg.depth, "depth", MAX_LAYERS),
+            (cfg.hidden_size, "hidden_size", MAX_DIM),
+            (cfg.num_heads, "num_heads", MAX_HEADS),
+            (cfg.intermediate_size, "intermediate_size", MAX_DIM),
+            (cfg.out_hidden_size, "out_hidden_size", MAX_DIM),
+            (
+                cfg.num_position_embeddings,
+                "num_position_embeddings",
+                MAX_DIM,
+            ),
+            (cfg.in_channels, "in_channels", 16),
+            (cfg.patch_size, "patch_size", 1024),
+            (cfg.temporal_patch_size, "temporal_patch_size", 16),
+            (cfg.spatial_merge_size, "spatial_merge_size", 64),
+        ] {
+            if v > max {
+                return Err(bad(format!("{key} is {v}, more than the supported {max}")));
+            }
+        }
         if cfg.num_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_heads) {
             return Err(bad("hidden_size must be a multiple of num_heads".into()));
         }

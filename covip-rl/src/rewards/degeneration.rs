@@ -153,8 +153,11 @@ impl DegenerationFilter {
     /// Applies the length limit with the Hugging Face tokenizer in `path` (`tokenizer.json`).
     #[cfg(feature = "tokenizers")]
     pub fn with_tokenizer_file(self, path: &std::path::Path) -> Result<Self, TokenCountError> {
-        let tok = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| TokenCountError(format!("loading tokenizer {}: {e}", path.display())))?;
+        let err = |e: String| TokenCountError(format!("loading tokenizer {}: {e}", path.display()));
+        // tokenizers 0.22 panics on some malformed `decoder` sections: an error here instead.
+        let tok = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(path))
+            .map_err(|_| err("malformed file (the tokenizers crate panicked)".into()))?
+            .map_err(|e| err(e.to_string()))?;
         Ok(self.with_token_counter(Arc::new(tok)))
     }
 
