@@ -126,9 +126,17 @@ mod tests {
             task: TaskKind::Caption,
             yes_no: None,
         };
-        let pos: Vec<&str> = s.pos_qas().iter().map(|q| q[0].id.as_text().unwrap()).collect();
+        let pos: Vec<&str> = s
+            .pos_qas()
+            .iter()
+            .map(|q| q[0].id.as_text().unwrap())
+            .collect();
         assert_eq!(pos, ["c0", "a0"]);
-        let neg: Vec<&str> = s.neg_qas().iter().map(|q| q.id.as_text().unwrap()).collect();
+        let neg: Vec<&str> = s
+            .neg_qas()
+            .iter()
+            .map(|q| q.id.as_text().unwrap())
+            .collect();
         assert_eq!(neg, ["b0", "b1"]);
         let pol: Vec<(usize, Polarity)> = s.qas_with_polarity().map(|(i, _, p)| (i, p)).collect();
         assert_eq!(

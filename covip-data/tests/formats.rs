@@ -464,7 +464,11 @@ fn integer_qa_ids_are_read_and_written_back_as_integers() {
     assert_eq!(want[..3], [serde_json::json!(0), "1".into(), 2.into()]);
     let p = write(dir.path(), "train.jsonl", &format!("{record}\n"));
     let loaded = formats::read_train(&p).unwrap();
-    assert!(loaded.problems.is_empty(), "{:?}", messages(&loaded.problems));
+    assert!(
+        loaded.problems.is_empty(),
+        "{:?}",
+        messages(&loaded.problems)
+    );
     let qa = &loaded.records[0].1.pos_qas[0][0];
     assert_eq!(qa.id, covip_data::QaId::Int(0));
     assert_eq!(loaded.records[0].1.pos_qas[0][1].id, "1");
@@ -475,7 +479,9 @@ fn integer_qa_ids_are_read_and_written_back_as_integers() {
         formats::write_train(&out, &records).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
         let values: Vec<serde_json::Value> = if name.ends_with(".jsonl") {
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
         } else {
             serde_json::from_str(&text).unwrap()
         };
@@ -484,7 +490,10 @@ fn integer_qa_ids_are_read_and_written_back_as_integers() {
         assert_eq!(got, want, "{name}");
     }
     // Through the canonical sample and the test-set format too.
-    let samples = formats::read_train_samples(&p).unwrap().into_result().unwrap();
+    let samples = formats::read_train_samples(&p)
+        .unwrap()
+        .into_result()
+        .unwrap();
     let (meta, gt) = (dir.path().join("meta.jsonl"), dir.path().join("gt.json"));
     formats::write_test_set(&meta, &gt, &samples).unwrap();
     let gt_value: serde_json::Value =
@@ -495,7 +504,13 @@ fn integer_qa_ids_are_read_and_written_back_as_integers() {
     let mut sorted_want: Vec<String> = want.iter().map(|v| v.to_string()).collect();
     sorted_got.sort();
     sorted_want.sort();
-    assert_eq!(sorted_got, sorted_want, "the ground truth keeps each id's type");
-    let back = formats::read_test_set(&meta, &gt).unwrap().into_result().unwrap();
+    assert_eq!(
+        sorted_got, sorted_want,
+        "the ground truth keeps each id's type"
+    );
+    let back = formats::read_test_set(&meta, &gt)
+        .unwrap()
+        .into_result()
+        .unwrap();
     assert_eq!(back[0].qas, samples[0].qas);
 }

@@ -37,7 +37,9 @@ fn qwen_split_regex_matches_python_tokenizers() {
     let fixture: Fixture = serde_json::from_str(&text).unwrap();
     assert!(fixture.cases.len() > 2000, "{}", fixture.cases.len());
     let tok = Tokenizer::from_file(fixtures().join("tiny-qwen3-vl/tokenizer.json")).unwrap();
-    let pre = tok.get_pre_tokenizer().expect("the fixture has a pre-tokenizer");
+    let pre = tok
+        .get_pre_tokenizer()
+        .expect("the fixture has a pre-tokenizer");
     let mut piece_mismatches = Vec::new();
     let mut id_mismatches = Vec::new();
     for (i, case) in fixture.cases.iter().enumerate() {

@@ -1,28 +1,16 @@
 //! Randomised properties of the degeneration filter (fixed seeds) and the length limit through
 //! a real `tokenizers::Tokenizer`.
+use covip_data::rng::SeededRng;
 use covip_rl::{DegenerationConfig, DegenerationFilter};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn word(rng: &mut Rng) -> String {
+fn word(rng: &mut SeededRng) -> String {
     let len = 2 + rng.below(7);
     (0..len)
         .map(|_| (b'a' + rng.below(26) as u8) as char)
         .collect()
 }
 
-fn sentence(rng: &mut Rng) -> String {
+fn sentence(rng: &mut SeededRng) -> String {
     let n = 3 + rng.below(6);
     let mut s: Vec<String> = (0..n).map(|_| word(rng)).collect();
     s[0] = format!("{}{}", s[0][..1].to_uppercase(), &s[0][1..]);
@@ -31,7 +19,7 @@ fn sentence(rng: &mut Rng) -> String {
 
 #[test]
 fn repeating_a_sentence_enough_times_flips_the_sentence_level() {
-    let mut rng = Rng(0xdead_beef);
+    let mut rng = SeededRng::new(0xdead_beef);
     let filter = DegenerationFilter::new(DegenerationConfig::default());
     for _ in 0..300 {
         let distinct = rng.below(12);
@@ -54,7 +42,7 @@ fn repeating_a_sentence_enough_times_flips_the_sentence_level() {
 
 #[test]
 fn ratios_stay_in_unit_interval_and_none_exactly_below_minimum_sizes() {
-    let mut rng = Rng(12345);
+    let mut rng = SeededRng::new(12345);
     let c = DegenerationConfig::default();
     let filter = DegenerationFilter::new(c.clone());
     for _ in 0..500 {

@@ -2,6 +2,7 @@
 //! central finite differences on `Autodiff<Flex>` (f64 tensors).
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
+use covip_data::rng::SeededRng;
 use covip_rl::{
     Advantages, LossError, PolicyLossConfig, PolicyLossInput, PolicyLossKind, policy_loss,
 };
@@ -182,7 +183,7 @@ fn kl_term_hand_worked() {
 
 #[test]
 fn ratio_is_exactly_one_when_old_equals_current() {
-    let mut rng = Rng(7);
+    let mut rng = SeededRng::new(7);
     for kind in [
         PolicyLossKind::Gspo,
         PolicyLossKind::GspoToken,
@@ -218,17 +219,6 @@ fn ratio_is_exactly_one_when_old_equals_current() {
     }
 }
 
-/// xorshift64*, uniform in [0, 1).
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[derive(Clone)]
 struct Case {
     b: usize,
@@ -241,7 +231,7 @@ struct Case {
     adv_tok: Vec<f64>,
 }
 
-fn case(rng: &mut Rng) -> Case {
+fn case(rng: &mut SeededRng) -> Case {
     let (b, t) = (3, 5);
     let logp: Vec<f64> = (0..b * t).map(|_| -0.1 - rng.uniform() * 3.0).collect();
     let old: Vec<f64> = logp
@@ -316,7 +306,7 @@ fn near_kink(c: &Case, config: &PolicyLossConfig, margin: f64) -> bool {
 
 #[test]
 fn gradients_match_finite_differences() {
-    let mut rng = Rng(0x5eed);
+    let mut rng = SeededRng::new(0x5eed);
     let h = 1e-6;
     let mut checked = 0;
     for kind in [
@@ -367,7 +357,7 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn gspo_token_equals_gspo_with_sequence_advantages() {
-    let mut rng = Rng(99);
+    let mut rng = SeededRng::new(99);
     for _ in 0..5 {
         let c = case(&mut rng);
         for eps in [3e-4, 0.2] {
@@ -391,7 +381,7 @@ fn gspo_token_equals_gspo_with_sequence_advantages() {
 /// by `logp − log s_i`: every token ratio then equals s_i and flows only into its own token.
 #[test]
 fn gspo_token_per_token_gradient_is_the_stop_gradient_surrogate() {
-    let mut rng = Rng(4242);
+    let mut rng = SeededRng::new(4242);
     for eps in [0.05, 0.2] {
         let c = case(&mut rng);
         let tok = cfg(PolicyLossKind::GspoToken, eps, eps, 0.05);

@@ -3,6 +3,7 @@
 //! `scripts/make_recognition_fixture.py`; plus seeded property tests of the reward.
 use std::path::Path;
 
+use covip_data::rng::SeededRng;
 use covip_rl::recognition_reward;
 use covip_rl::rewards::pyliteral::{LiteralError, PyValue, literal_eval};
 use covip_rl::rewards::recognition::released_prediction;
@@ -153,33 +154,18 @@ fn literal_eval_equals_python_on_every_source() {
     );
 }
 
-/// A small seeded xorshift generator (no property-testing dependency).
-struct Rng(u64);
+/// The workspace's seeded generator, with the one draw these tests add.
+trait Pick {
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+impl Pick for SeededRng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
 }
 
-fn random_case(rng: &mut Rng) -> (Vec<i64>, Vec<i64>) {
+fn random_case(rng: &mut SeededRng) -> (Vec<i64>, Vec<i64>) {
     let gold: Vec<i64> = (0..1 + rng.below(4)).map(|_| rng.below(8) as i64).collect();
     let pred: Vec<i64> = (0..rng.below(6)).map(|_| rng.below(10) as i64).collect();
     (gold, pred)
@@ -190,7 +176,7 @@ fn boxed_list(items: &[String]) -> String {
 }
 
 /// An element equal to `n`, spelled one of the ways Python reads as `n`.
-fn spell(rng: &mut Rng, n: i64) -> String {
+fn spell(rng: &mut SeededRng, n: i64) -> String {
     match rng.below(9) {
         0 => format!("{n:#x}"),
         1 => format!("0X{n:X}"),
@@ -208,7 +194,7 @@ fn spell(rng: &mut Rng, n: i64) -> String {
 
 #[test]
 fn permuting_or_duplicating_elements_keeps_the_reward() {
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = SeededRng::new(0x5eed_1234_abcd_0001);
     for _ in 0..3000 {
         let (gold, pred) = random_case(&mut rng);
         let items: Vec<String> = pred.iter().map(|n| n.to_string()).collect();
@@ -244,7 +230,7 @@ fn permuting_or_duplicating_elements_keeps_the_reward() {
 
 #[test]
 fn other_spellings_of_an_int_keep_the_reward() {
-    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let mut rng = SeededRng::new(0x5eed_1234_abcd_0002);
     for _ in 0..3000 {
         let (gold, pred) = random_case(&mut rng);
         let items: Vec<String> = pred.iter().map(|n| n.to_string()).collect();
@@ -269,7 +255,7 @@ fn other_spellings_of_an_int_keep_the_reward() {
 
 #[test]
 fn reward_is_within_unit_interval() {
-    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    let mut rng = SeededRng::new(0x5eed_1234_abcd_0003);
     let junk = [
         "'1'", "None", "1.5", "(1, 2)", "b'1'", "...", "1j", "2**3", "[1]", "-1",
     ];
@@ -286,7 +272,7 @@ fn reward_is_within_unit_interval() {
 
 #[test]
 fn any_box_content_never_panics() {
-    let mut rng = Rng(0x5eed_1234_abcd_0004);
+    let mut rng = SeededRng::new(0x5eed_1234_abcd_0004);
     let pieces = [
         "[",
         "]",

@@ -1211,22 +1211,6 @@ mod tests {
     }
 
     #[test]
-    fn python_split_on_ascii_and_unicode() {
-        for s in [
-            "",
-            "  ",
-            "a b",
-            " a\tb\x1c c\x0b",
-            "x\u{a0}y \u{2003}z\u{85}",
-            "\u{e9} \u{e9}",
-        ] {
-            let got: Vec<&str> = py_split_whitespace(s).collect();
-            let want: Vec<&str> = s.split(py_is_space).filter(|w| !w.is_empty()).collect();
-            assert_eq!(got, want, "{s:?}");
-        }
-    }
-
-    #[test]
     fn corpus_pairs_lines() {
         let caps = vec![
             vec!["A dog.".to_string(), "Two\ncats!".to_string()],

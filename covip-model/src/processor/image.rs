@@ -302,7 +302,7 @@ pub fn smart_resize(
     // refuses against its pixel cap), never an overflow.
     let mut h_bar = ((h / f).round_ties_even() as usize).saturating_mul(factor);
     let mut w_bar = ((w / f).round_ties_even() as usize).saturating_mul(factor);
-    let area = (h * w) as f64;
+    let area = h * w;
     if h_bar.saturating_mul(w_bar) > max_pixels {
         let beta = (area / max_pixels as f64).sqrt();
         h_bar = factor.max(((h / beta / f).floor() as usize).saturating_mul(factor));

@@ -936,7 +936,7 @@ fn jpeg_segments(bytes: &[u8]) -> Vec<(usize, u8, usize)> {
 
 /// JPEG damage aimed at the marker segments (SOF, DHT, DQT, SOS, DRI): lengths, sizes,
 /// component counts, sampling factors, table selectors.
-fn jpeg_op(rng: &mut SeededRng, bytes: &mut Vec<u8>) -> String {
+fn jpeg_op(rng: &mut SeededRng, bytes: &mut [u8]) -> String {
     let segs = jpeg_segments(bytes);
     if segs.is_empty() {
         return bit_flips(rng, bytes);
@@ -977,7 +977,7 @@ fn jpeg_op(rng: &mut SeededRng, bytes: &mut Vec<u8>) -> String {
 }
 
 /// Parquet damage aimed at the footer (thrift metadata and its length).
-fn parquet_op(rng: &mut SeededRng, bytes: &mut Vec<u8>) -> String {
+fn parquet_op(rng: &mut SeededRng, bytes: &mut [u8]) -> String {
     let n = bytes.len();
     if n < 12 {
         return bit_flips(rng, bytes);

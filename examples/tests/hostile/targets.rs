@@ -756,7 +756,7 @@ fn chat_input_target() -> Target {
             }
             let opts = RenderOptions {
                 add_generation_prompt: true,
-                add_vision_id: input.bytes.len() % 2 == 0,
+                add_vision_id: input.bytes.len().is_multiple_of(2),
             };
             processor.encode_chat(&messages, &[4], opts).map_err(msg)?;
             Ok(())
@@ -782,8 +782,11 @@ fn tokenizer_json_target() -> Target {
     }
 }
 
+/// A target's name and the function that builds it.
+pub type NamedTarget = (&'static str, fn() -> Target);
+
 /// Every target, in the order they run and the report lists them.
-pub fn all() -> Vec<(&'static str, fn() -> Target)> {
+pub fn all() -> Vec<NamedTarget> {
     vec![
         // The slowest first, so that the two processes at a time finish close together.
         ("chat-input", chat_input_target),
