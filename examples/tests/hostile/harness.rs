@@ -68,7 +68,7 @@ impl Settings {
         Settings {
             seed: num("HOSTILE_SEED", 0x00C0_71B5_EED5),
             inputs: num("HOSTILE_INPUTS", 10_000),
-            budget: Duration::from_millis(num("HOSTILE_BUDGET_MS", 2_000)),
+            budget: Duration::from_millis(num("HOSTILE_BUDGET_MS", 10_000)),
             peak_limit: num("HOSTILE_PEAK_MIB", 512) as usize * (1 << 20),
             threads: num(
                 "HOSTILE_THREADS",
