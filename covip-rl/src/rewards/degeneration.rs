@@ -1012,13 +1012,8 @@ mod tests {
 
     #[test]
     fn matches_naive_on_random_texts() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = covip_data::rng::SeededRng::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next_u64();
         let vocab = [
             "the", "dog", "Dog", "ran", ".", "!", "park", "é", "ΣΑΣ", "a.b", "x?", "\t", "\n",
         ];
@@ -1045,13 +1040,8 @@ mod tests {
     /// sums of one another.
     #[test]
     fn matches_naive_on_repeated_segments() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = covip_data::rng::SeededRng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next_u64();
         let custom = DegenerationConfig {
             ngram_n: 3,
             chunk_sizes: vec![7, 30, 10, 20, 1, 13],
@@ -1110,13 +1100,8 @@ mod tests {
     /// released code's, as do all ratios.
     #[test]
     fn cleaning_pass_matches_naive_on_byte_soup() {
-        let mut state = 0x0123_4567_89ab_cdefu64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = covip_data::rng::SeededRng::new(0x0123_4567_89ab_cdef);
+        let mut next = move || rng.next_u64();
         let alphabet = [
             "a",
             "B",
