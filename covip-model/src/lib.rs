@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod config;
 pub mod device;
+pub mod engine;
 pub mod error;
 pub mod export;
 pub mod generate;

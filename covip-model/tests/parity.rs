@@ -173,6 +173,7 @@ fn sampling_is_seeded_and_batch_independent() {
             min_p: 0.01,
             repetition_penalty: 1.1,
             presence_penalty: 0.2,
+            frequency_penalty: 0.0,
         },
         seed: 42,
         ..greedy_opts(&proc_, 10)

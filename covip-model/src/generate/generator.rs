@@ -136,7 +136,10 @@ pub fn generate_prefilled<B: Backend>(
 }
 
 /// Logits of the last position of each row, f32 on the host, `[B · vocab]`.
-fn last_logits<B: Backend>(model: &Qwen3Vl<B>, hidden: Tensor<B, 3>) -> Result<Vec<f32>> {
+pub(crate) fn last_logits<B: Backend>(
+    model: &Qwen3Vl<B>,
+    hidden: Tensor<B, 3>,
+) -> Result<Vec<f32>> {
     let t = hidden.dims()[1];
     let logits = model.lm_logits(hidden.narrow(1, t - 1, 1));
     logits

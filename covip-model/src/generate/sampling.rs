@@ -49,6 +49,9 @@ pub struct Sampling {
     pub repetition_penalty: f32,
     /// Subtracted once from tokens already generated (OpenAI/vLLM meaning); 0.0 disables.
     pub presence_penalty: f32,
+    /// Subtracted once per earlier occurrence of a token in the generated text (OpenAI/vLLM
+    /// meaning); 0.0 disables.
+    pub frequency_penalty: f32,
 }
 
 impl Default for Sampling {
@@ -67,6 +70,7 @@ impl Sampling {
             min_p: 0.0,
             repetition_penalty: 1.0,
             presence_penalty: 0.0,
+            frequency_penalty: 0.0,
         }
     }
 
@@ -95,16 +99,17 @@ pub fn apply_penalties(logits: &mut [f32], context: &[u32], generated: &[u32], s
             }
         }
     }
-    if s.presence_penalty != 0.0 {
-        let mut seen = vec![false; logits.len()];
+    if s.presence_penalty != 0.0 || s.frequency_penalty != 0.0 {
+        let mut count = vec![0u32; logits.len()];
         for &t in generated {
-            if let Some(x) = seen.get_mut(t as usize) {
-                *x = true;
+            if let Some(x) = count.get_mut(t as usize) {
+                *x += 1;
             }
         }
-        for (l, &seen) in logits.iter_mut().zip(&seen) {
-            if seen {
-                *l -= s.presence_penalty;
+        // vLLM: logits -= frequency · count + presence · (count > 0).
+        for (l, &c) in logits.iter_mut().zip(&count) {
+            if c > 0 {
+                *l -= s.frequency_penalty * c as f32 + s.presence_penalty;
             }
         }
     }
@@ -265,6 +270,18 @@ mod tests {
             },
         );
         assert_eq!(l, [2.0, -2.0, 0.5]);
+        let mut l = [2.0f32, -2.0, 1.0];
+        apply_penalties(
+            &mut l,
+            &[0, 1, 2],
+            &[2, 2, 0],
+            &Sampling {
+                presence_penalty: 0.5,
+                frequency_penalty: 0.25,
+                ..s()
+            },
+        );
+        assert_eq!(l, [1.25, -2.0, 0.0]);
     }
 
     #[test]

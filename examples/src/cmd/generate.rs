@@ -92,6 +92,7 @@ impl OnDevice for Job {
                 min_p: a.min_p,
                 repetition_penalty: a.repetition_penalty,
                 presence_penalty: a.presence_penalty,
+                frequency_penalty: 0.0,
             },
             stop_ids: processor.stop_ids.clone(),
             seed: a.seed,
