@@ -68,14 +68,19 @@ templates! {
     judge [ "description", "question"] = JUDGE;
     /// One multiple-choice question as the judge sees it.
     judge_question ["question", "A", "B", "C", "D"] = "Question: {{question}}\nA. {{A}}\nB. {{B}}\nC. {{C}}\nD. {{D}}\n";
-    /// The system turn of downstream and CAG conversations.
+    /// The personalisation system turn: LAR and ITR asked directly, and ITR's second CAG
+    /// conversation (LSD and LAR there take `caption_instruction` as their system turn).
     personalization_system [] = PERSONALIZATION_SYSTEM;
-    /// LSD (and ITR) question.
+    /// LSD and ITR question (ITR asks it without `lsd_answer_format`).
     lsd_question [] = "Where did I last see the person in this new image?";
+    /// Appended to the LSD question, with and without CAG: asks for the final answer inside
+    /// `//boxed{...}`, the (double-slash) form the released LSD extraction looks for.
+    lsd_answer_format [] = " Think it through, then write only the place as your final answer, in the form //boxed{place}.";
     /// LAR question.
     lar_question [] = "What was I doing the last time I mentioned the person in this new image?";
-    /// Appended to a downstream question when it is asked directly (without CAG).
-    boxed_answer_suffix [] = " Give your final answer inside \\boxed{}.";
+    /// The LAR judge's single user message: the LAR question, the reference
+    /// (`User said "{last_action}"`) and the whole response; it answers Correct or Wrong.
+    lar_judge ["question", "reference", "response"] = LAR_JUDGE;
 }
 
 const CAPTION_INSTRUCTION: &str = "The dialogues above are your memory of what this user has shared with you: each one pairs a picture with a conversation about a person, pet or object, with names, places, dates and events.
@@ -115,6 +120,24 @@ where X is exactly one of A, B, C or D.
 {{question}}";
 
 const PERSONALIZATION_SYSTEM: &str = "You remember what this user has told you in earlier dialogues about the people, pets and objects in their life, including names, places, dates and events. Use those memories to understand new images they share, but trust what the image shows over what you remember, and bring up only the memories that concern what is actually in the image.";
+
+const LAR_JUDGE: &str = "Decide whether a model's answer agrees with a reference answer.
+
+You get the question the model was asked, the reference answer, and the model's answer.
+- The answer is Correct when it conveys the essential content of the reference, in any wording; extra details do not matter.
+- The answer is Wrong when it misses that content, contradicts it, or stays too vague to convey the same action or experience.
+- Judge only the meaning, not the style, length or fluency.
+
+Reply with a single word: Correct or Wrong.
+
+Question:
+{{question}}
+
+Reference answer:
+{{reference}}
+
+Model's answer:
+{{response}}";
 
 /// Fills `{{name}}` placeholders in one pass: inserted text is never scanned again, so a
 /// description that happens to contain `{{question}}` stays as written. Unknown placeholders
