@@ -1,0 +1,217 @@
+//! Aggregate decode throughput of continuous batching: 1, 4 and 16 concurrent clients, each
+//! sending greedy requests of a fixed prompt length and a fixed number of new tokens (no stop
+//! ids, so every request decodes exactly that many), through covip-model's engine
+//! ([`EngineHandle`]) on a randomly initialised model of Qwen3-VL-2B's text shape. With the
+//! `server` feature the same load also goes over HTTP, through `covip_model::server` started
+//! in-process on loopback.
+//!
+//! This is a throughput report, not a timed test: it prints a table and asserts nothing.
+//!
+//! `cargo bench -p covip-bench --bench batching [--features server] [--features cuda]`
+//!
+//! Environment:
+//! - `COVIP_BENCH_LAYERS=N`    decoder layers of the random model (default 2 on the CPU, 28, the
+//!   full 2B, with `cuda` or `wgpu`)
+//! - `COVIP_BENCH_PROMPT=T`    prompt tokens per request (default 16)
+//! - `COVIP_BENCH_DECODE=N`    new tokens per request (default 32)
+//! - `COVIP_BENCH_REQUESTS=R`  requests per client (default 2)
+//! - `COVIP_BENCH_CLIENTS=1,4,16`  the client counts to measure
+//! - `RAYON_NUM_THREADS`       matmul threads on the CPU
+use std::sync::mpsc;
+use std::time::Instant;
+
+use covip_model::engine::{EngineEvent, EngineHandle, EngineOptions, SeqRequest};
+use covip_model::{Qwen3Vl, Qwen3VlConfig, Weights};
+
+#[cfg(feature = "cuda")]
+type B = covip_model::burn::backend::Cuda;
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+type B = covip_model::burn::backend::Wgpu;
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+type B = covip_model::burn::backend::Flex;
+
+const ON_GPU: bool = cfg!(any(feature = "cuda", feature = "wgpu"));
+
+fn env_usize(k: &str, d: usize) -> usize {
+    match std::env::var(k) {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            eprintln!("{k}={v:?} is not a whole number; using {d}");
+            d
+        }),
+        Err(_) => d,
+    }
+}
+
+fn env_clients() -> Vec<usize> {
+    let raw = std::env::var("COVIP_BENCH_CLIENTS").unwrap_or_else(|_| "1,4,16".into());
+    let mut out: Vec<usize> = raw
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .filter(|&c| c > 0)
+        .collect();
+    if out.is_empty() {
+        eprintln!("COVIP_BENCH_CLIENTS={raw:?} names no client count; using 1,4,16");
+        out = vec![1, 4, 16];
+    }
+    out
+}
+
+/// Qwen3-VL-2B-Instruct's text shape (hidden 2048, 16 heads of 128, 8 KV heads, vocabulary
+/// 151,936, tied embeddings) with `layers` decoder layers.
+fn qwen3_vl_2b_text(layers: usize) -> String {
+    format!(
+        r#"{{"tie_word_embeddings": true, "text_config": {{"vocab_size": 151936, "hidden_size": 2048,
+        "intermediate_size": 6144, "num_hidden_layers": {layers}, "num_attention_heads": 16,
+        "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6, "rope_theta": 5000000,
+        "rope_scaling": {{"rope_type": "default", "mrope_section": [24, 20, 20], "mrope_interleaved": true}}}}}}"#
+    )
+}
+
+/// The load of one measurement.
+#[derive(Clone, Copy)]
+struct Load {
+    prompt: usize,
+    decode: usize,
+    requests_per_client: usize,
+}
+
+/// A distinct prompt per (client, request), so that no two requests are the same sequence.
+fn prompt_ids(client: usize, request: usize, len: usize, vocab: usize) -> Vec<u32> {
+    (0..len)
+        .map(|i| ((i * 7919 + client * 104_729 + request * 1_299_709 + 13) % vocab) as u32)
+        .collect()
+}
+
+/// One row of the table.
+struct Measure {
+    clients: usize,
+    requests: usize,
+    tokens: usize,
+    seconds: f64,
+}
+
+impl Measure {
+    fn tokens_per_s(&self) -> f64 {
+        self.tokens as f64 / self.seconds
+    }
+}
+
+/// Runs one greedy request on the engine and returns how many tokens it produced.
+fn one_request(engine: &EngineHandle, prompt: Vec<u32>, decode: usize) -> Result<usize, String> {
+    let (tx, rx) = mpsc::channel::<EngineEvent>();
+    engine
+        .submit(
+            SeqRequest::greedy(prompt, decode, Vec::new()),
+            Box::new(move |ev| tx.send(ev).is_ok()),
+        )
+        .map_err(|e| format!("submit: {e}"))?;
+    let mut tokens = 0;
+    for ev in rx {
+        match ev {
+            EngineEvent::Token { .. } => tokens += 1,
+            EngineEvent::Finished { .. } => return Ok(tokens),
+            EngineEvent::Failed { message } => return Err(message),
+        }
+    }
+    Err("the engine dropped the request without finishing it".into())
+}
+
+/// `clients` threads, each sending `load.requests_per_client` requests one after another.
+fn measure_engine(engine: &EngineHandle, clients: usize, load: Load, vocab: usize) -> Measure {
+    let start = Instant::now();
+    let tokens: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                s.spawn(move || {
+                    (0..load.requests_per_client)
+                        .map(|r| {
+                            let prompt = prompt_ids(c, r, load.prompt, vocab);
+                            match one_request(engine, prompt, load.decode) {
+                                Ok(n) => n,
+                                Err(e) => panic!("client {c} request {r}: {e}"),
+                            }
+                        })
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    Measure {
+        clients,
+        requests: clients * load.requests_per_client,
+        tokens,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn print_table(title: &str, rows: &[Measure]) {
+    println!("\n{title}");
+    println!(
+        "{:>7} {:>8} {:>7} {:>8} {:>9} {:>8}",
+        "clients", "requests", "tokens", "seconds", "tokens/s", "speedup"
+    );
+    let base = rows
+        .iter()
+        .find(|m| m.clients == 1)
+        .map(Measure::tokens_per_s);
+    for m in rows {
+        let speedup = base.map_or("-".to_string(), |b| format!("{:.2}x", m.tokens_per_s() / b));
+        println!(
+            "{:>7} {:>8} {:>7} {:>8.2} {:>9.2} {:>8}",
+            m.clients,
+            m.requests,
+            m.tokens,
+            m.seconds,
+            m.tokens_per_s(),
+            speedup
+        );
+    }
+}
+
+fn main() {
+    let layers = env_usize("COVIP_BENCH_LAYERS", if ON_GPU { 28 } else { 2 });
+    let load = Load {
+        prompt: env_usize("COVIP_BENCH_PROMPT", 16).max(1),
+        decode: env_usize("COVIP_BENCH_DECODE", 32).max(1),
+        requests_per_client: env_usize("COVIP_BENCH_REQUESTS", 2).max(1),
+    };
+    let clients = env_clients();
+    let max_clients = clients.iter().copied().max().unwrap_or(1);
+
+    let cfg = Qwen3VlConfig::from_json_str(&qwen3_vl_2b_text(layers), "bench")
+        .expect("the built-in 2B text config parses");
+    let device = Default::default();
+    let built = Instant::now();
+    let model: Qwen3Vl<B> = Qwen3Vl::init_random(&cfg.text, &device, 0);
+    let vocab = cfg.text.vocab_size;
+    eprintln!(
+        "backend {} | Qwen3-VL-2B text shape, {layers} layers (built in {:.1} s) | prompt {} \
+         tokens, {} new tokens, {} requests per client, clients {clients:?}",
+        std::any::type_name::<B>(),
+        built.elapsed().as_secs_f64(),
+        load.prompt,
+        load.decode,
+        load.requests_per_client,
+    );
+
+    let options = EngineOptions {
+        max_batch: max_clients,
+        max_queue: 4 * max_clients * load.requests_per_client,
+        max_len: load.prompt + load.decode + 1,
+    };
+    let engine = EngineHandle::spawn(Weights::Text(Box::new(model)), device, options)
+        .expect("start the engine thread");
+    // One untimed request: first-touch allocations, and kernel compilation on a GPU.
+    one_request(&engine, prompt_ids(999, 0, load.prompt, vocab), 2).expect("warm-up request");
+
+    let mut rows = Vec::new();
+    for &c in &clients {
+        let m = measure_engine(&engine, c, load, vocab);
+        eprintln!("engine: {c} clients, {:.2} tokens/s", m.tokens_per_s());
+        rows.push(m);
+    }
+    engine.shutdown();
+    drop(engine);
+    print_table("engine (EngineHandle, in-process)", &rows);
+}
