@@ -17,6 +17,8 @@ pub mod position_ids;
 pub mod processor;
 pub mod rope_index;
 pub mod score;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod tensor_names;
 pub mod text;
 pub mod vision;

@@ -34,6 +34,8 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Save the input ids and f32 logits of one chat-formatted prompt.
     Logits(cmd::logits::Args),
+    /// Serve a checkpoint over an OpenAI-compatible HTTP API (chat and completions, as vLLM).
+    Serve(cmd::serve::Args),
     /// Personalised captions for every sample of a test set (resumable).
     Caption(cmd::caption::Args),
     /// Caption-quality (BLEU, ROUGE-L, CIDEr-D) and hallucination (POPE, CHAIR, MMHal) metrics.
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Degeneration(a) => cmd::degeneration::run(a),
         Command::Reward(a) => cmd::reward::run(a),
         Command::Generate(a) => cmd::generate::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Logits(a) => cmd::logits::run(a),
         Command::Caption(a) => cmd::caption::run(a),
         Command::Metrics(c) => cmd::metrics::run(c),

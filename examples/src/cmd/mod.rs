@@ -6,3 +6,4 @@ pub mod generate;
 pub mod logits;
 pub mod metrics;
 pub mod reward;
+pub mod serve;
