@@ -3,4 +3,6 @@
 #[cfg(feature = "model")]
 pub mod captioner;
 pub mod diagnose;
+// CapEval-QAs: judge every QA from a caption, pool Acc+ / Acc−, table, chart.
+pub mod capeval;
 pub mod metrics;

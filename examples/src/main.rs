@@ -38,6 +38,9 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Personalised captions for every sample of a test set (resumable).
     Caption(cmd::caption::Args),
+    /// CapEval-QAs: judge every QA from each caption, Acc+ / Acc− by present concepts. With no
+    /// argument: the bundled sample's two caption sets under the lexical judge.
+    Capeval(cmd::capeval::Args),
     /// Caption-quality (BLEU, ROUGE-L, CIDEr-D) and hallucination (POPE, CHAIR, MMHal) metrics.
     #[command(subcommand)]
     Metrics(cmd::metrics::MetricsCommand),
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Logits(a) => cmd::logits::run(a),
         Command::Caption(a) => cmd::caption::run(a),
+        Command::Capeval(a) => cmd::capeval::run(a),
         Command::Metrics(c) => cmd::metrics::run(c),
     };
     match result {
