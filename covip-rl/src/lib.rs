@@ -29,6 +29,8 @@
 pub mod judge;
 #[cfg(feature = "losses")]
 pub mod loss;
+#[cfg(feature = "judges")]
+pub mod openai;
 pub mod records;
 pub mod rewards;
 

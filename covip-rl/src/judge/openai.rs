@@ -1,13 +1,13 @@
-//! A judge behind an OpenAI-compatible `/chat/completions` endpoint (vLLM, SGLang, …).
+//! A judge behind an OpenAI-compatible `/chat/completions` endpoint (vLLM, SGLang, `covip
+//! serve`, …).
 //!
-//! Blocking HTTP with a bounded number of worker threads; each question is one request with
-//! retries and exponential backoff. A question whose request finally fails is an error, never
-//! a silent `D`. Plain `http://` works out of the box; `https://` needs the `tls` feature.
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-use serde_json::{Value, json};
+//! Blocking HTTP with a bounded number of worker threads; each question is one request sent
+//! through [`crate::openai::ChatClient`], with its retries and exponential backoff. A question
+//! whose request finally fails is an error, never a silent `D`. Plain `http://` works out of
+//! the box; `https://` needs the `tls` feature.
+use crate::openai::{
+    ChatClient, ChatClientConfig, ChatMessage, ChatRequest, OpenAiError, parallel_map,
+};
 
 use super::{Judge, JudgeError, JudgePrompt, JudgeRequest};
 
@@ -19,7 +19,7 @@ pub struct OpenAiJudgeConfig {
     /// Base URL, e.g. `http://localhost:8000/v1`; `/chat/completions` is appended unless the
     /// URL already ends with it.
     pub base_url: String,
-    /// The served model name.
+    /// The served model name; empty: the first model the server lists.
     pub model: String,
     /// Sent as `Authorization: Bearer …` when set.
     #[serde(skip_serializing)]
@@ -71,42 +71,34 @@ impl Default for OpenAiJudgeConfig {
 pub struct OpenAiJudge {
     config: OpenAiJudgeConfig,
     prompt: JudgePrompt,
-    url: String,
-    agent: ureq::Agent,
+    client: ChatClient,
 }
 
 impl std::fmt::Debug for OpenAiJudge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiJudge")
-            .field("url", &self.url)
+            .field("url", &self.client.chat_url())
             .field("model", &self.config.model)
             .finish()
     }
 }
 
-enum Attempt {
-    Done(String),
-    Retry(String),
-    Fatal(JudgeError),
-}
-
 impl OpenAiJudge {
     pub fn new(config: OpenAiJudgeConfig, prompt: JudgePrompt) -> Self {
-        let base = config.base_url.trim_end_matches('/');
-        let url = if base.ends_with("/chat/completions") {
-            base.to_string()
-        } else {
-            format!("{base}/chat/completions")
-        };
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs_f64(config.timeout_secs.max(0.001)))
-            .max_idle_connections_per_host(config.concurrency.max(1))
-            .build();
+        let client = ChatClient::new(ChatClientConfig {
+            base_url: config.base_url.clone(),
+            model: config.model.clone(),
+            api_key: config.api_key.clone(),
+            timeout_secs: config.timeout_secs,
+            retries: config.retries,
+            backoff_secs: config.backoff_secs,
+            max_connections: config.concurrency.max(1),
+            ..Default::default()
+        });
         OpenAiJudge {
             config,
             prompt,
-            url,
-            agent,
+            client,
         }
     }
 
@@ -116,114 +108,75 @@ impl OpenAiJudge {
 
     /// The full endpoint URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.client.chat_url()
     }
 
-    fn body(&self, prompt: &str) -> Value {
-        let mut body = json!({
-            "model": self.config.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": self.config.temperature,
-            "top_p": self.config.top_p,
-        });
-        if let Some(k) = self.config.top_k {
-            body["top_k"] = json!(k);
-        }
-        if let Some(m) = self.config.max_tokens {
-            body["max_tokens"] = json!(m);
-        }
-        body
+    /// The chat client the judge asks through (to send other requests to the same server).
+    pub fn client(&self) -> &ChatClient {
+        &self.client
     }
 
-    fn attempt(&self, body: &Value) -> Attempt {
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .set("Content-Type", "application/json");
-        if let Some(key) = &self.config.api_key {
-            req = req.set("Authorization", &format!("Bearer {key}"));
-        }
-        match req.send_json(body) {
-            Ok(resp) => {
-                let text = match resp.into_string() {
-                    Ok(t) => t,
-                    Err(e) => return Attempt::Retry(format!("reading the response: {e}")),
-                };
-                match parse_completion(&text) {
-                    Ok(c) => Attempt::Done(c),
-                    Err(message) => Attempt::Fatal(JudgeError::Response {
-                        url: self.url.clone(),
-                        message,
-                    }),
-                }
-            }
-            Err(ureq::Error::Status(code, resp)) => {
-                let body = resp.into_string().unwrap_or_default();
-                let snippet: String = body.chars().take(300).collect();
-                let message = format!("HTTP {code}: {snippet}");
-                if matches!(code, 408 | 409 | 429) || code >= 500 {
-                    Attempt::Retry(message)
-                } else {
-                    Attempt::Fatal(JudgeError::Request {
-                        url: self.url.clone(),
-                        attempts: 1,
-                        message,
-                    })
-                }
-            }
-            Err(ureq::Error::Transport(t)) => Attempt::Retry(t.to_string()),
+    /// The request for one prompt: a single user message of plain text and the configured
+    /// sampling (`top_k` and `max_tokens` only when set).
+    fn request(&self, prompt: &str) -> ChatRequest {
+        ChatRequest {
+            // An empty model: the client asks the server's first one.
+            model: (!self.config.model.is_empty()).then(|| self.config.model.clone()),
+            messages: vec![ChatMessage::user(prompt)],
+            temperature: Some(self.config.temperature),
+            top_p: Some(self.config.top_p),
+            top_k: self
+                .config
+                .top_k
+                .map(|k| i32::try_from(k).unwrap_or(i32::MAX)),
+            max_tokens: self.config.max_tokens,
+            ..Default::default()
         }
     }
 
-    /// Asks one prompt, with retries.
+    /// Asks one prompt, with retries; the first choice's text, trimmed.
     pub fn ask(&self, prompt: &str) -> Result<String, JudgeError> {
-        let body = self.body(prompt);
-        let mut backoff = self.config.backoff_secs.max(0.0);
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            match self.attempt(&body) {
-                Attempt::Done(c) => return Ok(c),
-                Attempt::Fatal(JudgeError::Request { url, message, .. }) => {
-                    return Err(JudgeError::Request {
-                        url,
-                        attempts,
-                        message,
-                    });
-                }
-                Attempt::Fatal(e) => return Err(e),
-                Attempt::Retry(message) => {
-                    if attempts > self.config.retries {
-                        return Err(JudgeError::Request {
-                            url: self.url.clone(),
-                            attempts,
-                            message,
-                        });
-                    }
-                    tracing::warn!(url = %self.url, attempts, %message, "judge request failed; retrying");
-                    std::thread::sleep(Duration::from_secs_f64(backoff));
-                    backoff = (backoff * 2.0).min(30.0);
-                }
-            }
+        let response = self
+            .client
+            .chat(&self.request(prompt))
+            .map_err(|e| self.judge_error(e))?;
+        match response.choices.first().and_then(|c| c.content.as_deref()) {
+            Some(text) => Ok(text.trim().to_string()),
+            None => Err(JudgeError::Response {
+                url: self.url().to_string(),
+                message: "choices[0].message.content is null, not text".into(),
+            }),
         }
     }
-}
 
-/// `choices[0].message.content`, trimmed.
-fn parse_completion(text: &str) -> Result<String, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| {
-        let snippet: String = text.chars().take(200).collect();
-        format!("not JSON ({e}): {snippet}")
-    })?;
-    let content = v
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .and_then(|c| c.get("message"))
-        .and_then(|m| m.get("content"))
-        .ok_or_else(|| "no choices[0].message.content in the response".to_string())?;
-    match content {
-        Value::String(s) => Ok(s.trim().to_string()),
-        other => Err(format!("choices[0].message.content is {other}, not text")),
+    fn judge_error(&self, e: OpenAiError) -> JudgeError {
+        match e {
+            OpenAiError::Transport {
+                url,
+                attempts,
+                message,
+            } => JudgeError::Request {
+                url,
+                attempts,
+                message,
+            },
+            OpenAiError::Status {
+                url,
+                status,
+                attempts,
+                message,
+            } => JudgeError::Request {
+                url,
+                attempts,
+                message: format!("HTTP {status}: {message}"),
+            },
+            OpenAiError::Response { url, message } => JudgeError::Response { url, message },
+            e @ (OpenAiError::Invalid(_) | OpenAiError::Image { .. }) => JudgeError::Request {
+                url: self.url().to_string(),
+                attempts: 0,
+                message: e.to_string(),
+            },
+        }
     }
 }
 
@@ -232,7 +185,7 @@ impl Judge for OpenAiJudge {
         let c = &self.config;
         format!(
             "openai:{}|model={}|temperature={}|top_p={}|top_k={:?}|max_tokens={:?}",
-            self.url, c.model, c.temperature, c.top_p, c.top_k, c.max_tokens
+            self.url(), c.model, c.temperature, c.top_p, c.top_k, c.max_tokens
         )
     }
 
@@ -258,58 +211,16 @@ impl OpenAiJudge {
         &self,
         prompts: Vec<Result<String, JudgeError>>,
     ) -> Vec<Result<String, JudgeError>> {
-        if prompts.is_empty() {
-            return Vec::new();
-        }
-        let results: Vec<Mutex<Option<Result<String, JudgeError>>>> =
-            (0..prompts.len()).map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        let workers = self.config.concurrency.max(1).min(prompts.len());
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= prompts.len() {
-                            break;
-                        }
-                        let r = match &prompts[i] {
-                            Ok(p) => self.ask(p),
-                            Err(e) => Err(JudgeError::Prompt(e.to_string())),
-                        };
-                        *results[i].lock().expect("result slot") = Some(r);
-                    }
-                });
-            }
-        });
-        results
-            .into_iter()
-            .map(|m| {
-                m.into_inner()
-                    .expect("result slot")
-                    .expect("every request was answered")
-            })
-            .collect()
+        parallel_map(&prompts, self.config.concurrency, |p| match p {
+            Ok(p) => self.ask(p),
+            Err(e) => Err(JudgeError::Prompt(e.to_string())),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn completion_parsing() {
-        let ok = r#"{"choices":[{"message":{"role":"assistant","content":"  x \\boxed{A}\n"}}]}"#;
-        assert_eq!(parse_completion(ok).unwrap(), "x \\boxed{A}");
-        assert!(parse_completion("{}").unwrap_err().contains("choices[0]"));
-        assert!(
-            parse_completion("<html>")
-                .unwrap_err()
-                .starts_with("not JSON")
-        );
-        let null = r#"{"choices":[{"message":{"content":null}}]}"#;
-        assert!(parse_completion(null).unwrap_err().contains("null"));
-    }
 
     #[test]
     fn url_and_body() {
@@ -322,10 +233,13 @@ mod tests {
             JudgePrompt::default(),
         );
         assert_eq!(j.url(), "http://h:1/v1/chat/completions");
-        let b = j.body("hi");
+        let b = serde_json::to_value(j.request("hi")).unwrap();
         assert_eq!(b["top_k"], 20);
         assert_eq!(b["max_tokens"], 64);
         assert_eq!(b["messages"][0]["content"], "hi");
         assert_eq!(b["temperature"], 0.7);
+        assert_eq!(b["model"], "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8");
+        // Nothing the judge does not set: the server's defaults apply.
+        assert_eq!(b.as_object().unwrap().len(), 6, "{b}");
     }
 }
