@@ -41,6 +41,8 @@ enum Command {
     /// CapEval-QAs: judge every QA from each caption, Acc+ / Acc− by present concepts. With no
     /// argument: the bundled sample's two caption sets under the lexical judge.
     Capeval(cmd::capeval::Args),
+    /// LSD / LAR / ITR diagnostics, with or without CAG (resumable).
+    Diagnose(cmd::diagnose::Args),
     /// Caption-quality (BLEU, ROUGE-L, CIDEr-D) and hallucination (POPE, CHAIR, MMHal) metrics.
     #[command(subcommand)]
     Metrics(cmd::metrics::MetricsCommand),
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Logits(a) => cmd::logits::run(a),
         Command::Caption(a) => cmd::caption::run(a),
         Command::Capeval(a) => cmd::capeval::run(a),
+        Command::Diagnose(a) => cmd::diagnose::run(a),
         Command::Metrics(c) => cmd::metrics::run(c),
     };
     match result {

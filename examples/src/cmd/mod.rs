@@ -3,6 +3,7 @@ pub mod caption;
 pub mod capeval;
 pub mod data;
 pub mod degeneration;
+pub mod diagnose;
 pub mod generate;
 pub mod logits;
 pub mod metrics;
