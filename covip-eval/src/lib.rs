@@ -6,3 +6,4 @@ pub mod diagnose;
 // CapEval-QAs: judge every QA from a caption, pool Acc+ / Acc−, table, chart.
 pub mod capeval;
 pub mod metrics;
+pub mod pairwise;

@@ -46,6 +46,9 @@ enum Command {
     /// Caption-quality (BLEU, ROUGE-L, CIDEr-D) and hallucination (POPE, CHAIR, MMHal) metrics.
     #[command(subcommand)]
     Metrics(cmd::metrics::MetricsCommand),
+    /// Human-alignment sheets: blinded caption pairs as an HTML page, and their tally.
+    #[command(subcommand)]
+    Pairwise(cmd::pairwise::PairwiseCommand),
 }
 
 /// Log lines of the libraries (`tracing`) go to stderr, filtered by `RUST_LOG`
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Capeval(a) => cmd::capeval::run(a),
         Command::Diagnose(a) => cmd::diagnose::run(a),
         Command::Metrics(c) => cmd::metrics::run(c),
+        Command::Pairwise(c) => cmd::pairwise::run(c),
     };
     match result {
         Ok(code) => code,

@@ -7,5 +7,6 @@ pub mod diagnose;
 pub mod generate;
 pub mod logits;
 pub mod metrics;
+pub mod pairwise;
 pub mod reward;
 pub mod serve;
