@@ -2,7 +2,7 @@
 //! bad input gets the OpenAI error object with its status and a message naming the field.
 mod serve_common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -358,7 +358,7 @@ fn api_key_body_limit_and_full_queue() {
     s.post(CHAT, &big).assert_error(413, "max-body-bytes");
     // 503 with Retry-After when the queue is full: one request running (batch of 1), one
     // waiting (queue of 1), the third refused.
-    let long = json!({"prompt": [5, 6, 7], "temperature": 0, "max_tokens": 3000, "ignore_eos": true, "stream": true});
+    let long = json!({"prompt": [5, 6, 7], "temperature": 0, "max_tokens": 4000, "ignore_eos": true, "stream": true});
     let running = s.post_stream(COMPLETIONS, &long);
     let mut running = BufReader::new(running.into_reader());
     let mut line = String::new();
@@ -370,38 +370,77 @@ fn api_key_body_limit_and_full_queue() {
     let e = r.assert_error(503, "queue");
     assert!(e["message"].as_str().unwrap().contains("queue"));
     assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
-    // Clients that go away have their requests cancelled: the server answers again at once.
+    assert_eq!(s.load(), (1, 1));
+    // Clients that go away have their requests cancelled: both leave the engine within a few
+    // decode steps (run out, they would take thousands).
     drop(running);
     drop(waiting);
     let start = std::time::Instant::now();
-    let r = loop {
-        let r = s.post(
-            COMPLETIONS,
-            &json!({"prompt": [5], "temperature": 0, "max_tokens": 1}),
+    while s.load() != (0, 0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "requests of gone clients still in the engine: {:?}",
+            s.load()
         );
-        if r.status != 503 || start.elapsed() > Duration::from_secs(60) {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = s.post(
+        COMPLETIONS,
+        &json!({"prompt": [5], "temperature": 0, "max_tokens": 1}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
+    // A non-streamed request whose client hangs up is cancelled as well.
+    let mut quiet = long.clone();
+    quiet["stream"] = json!(false);
+    let body = quiet.to_string();
+    let mut conn = std::net::TcpStream::connect(s.addr).unwrap();
+    write!(
+        conn,
+        "POST {COMPLETIONS} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer sekrit\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        s.addr,
+        body.len()
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    while s.load() != (1, 0) {
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", s.load());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(conn);
+    let start = std::time::Instant::now();
+    while s.load() != (0, 0) {
+        assert!(start.elapsed() < Duration::from_secs(3), "{:?}", s.load());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     s.terminate();
 }
 
 #[test]
 fn sigterm_finishes_requests_in_flight() {
     let s = Serve::start(&[]);
-    let url = s.url(COMPLETIONS);
-    let body =
-        json!({"prompt": [5, 6, 7], "temperature": 0, "max_tokens": 200, "ignore_eos": true});
-    let client = std::thread::spawn(move || {
-        let r = ureq::post(&url).send_json(body).expect("in-flight request");
-        r.into_json::<Value>().expect("JSON")
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let status = s.terminate_within(Duration::from_secs(120));
+    let body = json!({"prompt": [5, 6, 7], "temperature": 0, "max_tokens": 1500, "ignore_eos": true, "stream": true});
+    let mut reader = BufReader::new(s.post_stream(COMPLETIONS, &body).into_reader());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.starts_with("data: "), "{first}");
+    // The request is decoding: SIGTERM now, then read the rest of its answer.
+    let pid_done = std::thread::spawn(move || s.terminate_within(Duration::from_secs(120)));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = pid_done.join().unwrap();
     assert!(status.success(), "{status:?}");
-    let v = client.join().unwrap();
-    assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
-    assert_eq!(v["usage"]["completion_tokens"], 200, "{v}");
+    let data: Vec<&str> = first
+        .lines()
+        .chain(rest.lines())
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "the stream was cut short");
+    let finish: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|v| v["choices"][0]["finish_reason"].is_string())
+        .collect();
+    assert_eq!(finish.len(), 1);
+    assert_eq!(finish[0]["choices"][0]["finish_reason"], "length");
 }

@@ -217,3 +217,98 @@ fn cut_at_stop(c: &mut ChoiceState, stops: &[String], max_stop: usize) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::generator::FinishReason;
+
+    fn tokenizer() -> QwenTokenizer {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qwen3-vl");
+        QwenTokenizer::from_dir(&dir).unwrap()
+    }
+
+    fn token(choice: usize, token: u32) -> EngineEvent {
+        EngineEvent::Token {
+            choice,
+            token,
+            logprob: None,
+        }
+    }
+
+    #[test]
+    fn streamed_deltas_never_split_a_character_and_add_up() {
+        let tok = tokenizer();
+        let text = "héllo wörld — ünïcode ✓ done";
+        let ids = tok.encode(text).unwrap();
+        assert!(ids.len() > 5);
+        let mut r = RequestText::new(1, Vec::new(), vec![], true);
+        let mut streamed = String::new();
+        for &id in &ids {
+            assert_eq!(r.apply(&tok, token(0, id)), Applied::Touched(0));
+            // Every delta is whole characters (a `String` could not hold anything else) and
+            // the stable text never holds U+FFFD for this valid input.
+            streamed.push_str(&r.take_delta(0));
+            assert!(!r.choices[0].text.text.contains('\u{FFFD}'));
+        }
+        r.apply(
+            &tok,
+            EngineEvent::Finished {
+                choice: 0,
+                reason: FinishReason::Length,
+            },
+        );
+        streamed.push_str(&r.take_delta(0));
+        assert_eq!(streamed, tok.decode(&ids, true).unwrap());
+        assert_eq!(r.choices[0].finish, Some("length"));
+        assert_eq!(r.completion_tokens(), ids.len());
+    }
+
+    #[test]
+    fn a_stop_string_cuts_the_text_and_ends_the_choice() {
+        let tok = tokenizer();
+        let ids = tok.encode("one two three four five").unwrap();
+        let mut r = RequestText::new(2, vec!["thr".into(), "zzz".into()], vec![], true);
+        let mut streamed = String::new();
+        let mut stopped = false;
+        for &id in &ids {
+            match r.apply(&tok, token(1, id)) {
+                Applied::StopString(1) => {
+                    stopped = true;
+                    streamed.push_str(&r.take_delta(1));
+                    break;
+                }
+                Applied::Touched(1) => streamed.push_str(&r.take_delta(1)),
+                other => panic!("{other:?}"),
+            }
+            // Held back: nothing that could begin a stop string has been sent.
+            assert!("one two ".starts_with(&streamed), "{streamed:?}");
+        }
+        assert!(stopped);
+        assert_eq!(r.choices[1].text.text, "one two ");
+        assert_eq!(streamed, "one two ");
+        assert_eq!(r.choices[1].finish, Some("stop"));
+        assert!(!r.all_done(), "choice 0 is still going");
+        // Later events of an ended choice change nothing.
+        assert_eq!(r.apply(&tok, token(1, ids[0])), Applied::Nothing);
+        // The end-of-sequence token counts but is not text.
+        let eos = 7;
+        let mut r = RequestText::new(1, vec![], vec![eos], true);
+        r.apply(&tok, token(0, ids[0]));
+        r.apply(&tok, token(0, eos));
+        r.apply(
+            &tok,
+            EngineEvent::Finished {
+                choice: 0,
+                reason: FinishReason::Stop,
+            },
+        );
+        assert_eq!(r.choices[0].text.text, tok.decode(&ids[..1], true).unwrap());
+        assert_eq!(
+            (r.completion_tokens(), r.choices[0].finish),
+            (2, Some("stop"))
+        );
+        assert!(r.all_done());
+    }
+}

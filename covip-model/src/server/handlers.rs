@@ -32,6 +32,7 @@ use crate::server::stream;
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
@@ -39,10 +40,27 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn health(State(s): State<Arc<AppState>>) -> Response {
-    // The engine thread answers as long as its queue is open.
-    let _ = s.engine.stats();
+/// 200 once the model is loaded (the server only listens after that).
+async fn health() -> Response {
     StatusCode::OK.into_response()
+}
+
+/// The engine's load in Prometheus' text format (the two gauges of vLLM's `/metrics` that
+/// clients and load tests watch).
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    let st = s.engine.stats();
+    let text = format!(
+        "# HELP covip:num_requests_running Sequences in the running batch.\n\
+         # TYPE covip:num_requests_running gauge\n\
+         covip:num_requests_running{{model_name=\"{m}\"}} {r}\n\
+         # HELP covip:num_requests_waiting Requests waiting to join the batch.\n\
+         # TYPE covip:num_requests_waiting gauge\n\
+         covip:num_requests_waiting{{model_name=\"{m}\"}} {w}\n",
+        m = s.served_name.replace(['\\', '"', '\n'], "_"),
+        r = st.running,
+        w = st.queued,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -704,7 +722,7 @@ fn check_ids(s: &AppState, ids: Vec<u32>) -> Result<Vec<u32>, ApiError> {
         return Err(ApiError::bad(
             format!("prompt[{i}]"),
             format!(
-                "token id {t} is outside the vocabulary of {} tokens",
+                "prompt[{i}]: token id {t} is outside the vocabulary of {} tokens",
                 s.vocab
             ),
         ));

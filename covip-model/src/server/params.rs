@@ -190,7 +190,7 @@ pub fn resolve(
             return Err(ApiError::bad(
                 format!("stop[{i}]"),
                 format!(
-                    "a stop string must have 1 to {MAX_STOP_LEN} bytes, got {}",
+                    "stop[{i}]: a stop string must have 1 to {MAX_STOP_LEN} bytes, got {}",
                     s.len()
                 ),
             ));
@@ -201,7 +201,7 @@ pub fn resolve(
             return Err(ApiError::bad(
                 format!("stop_token_ids[{i}]"),
                 format!(
-                    "token id {t} is outside the vocabulary of {} tokens",
+                    "stop_token_ids[{i}]: token id {t} is outside the vocabulary of {} tokens",
                     lim.vocab
                 ),
             ));

@@ -282,6 +282,24 @@ impl Serve {
             .unwrap_or_else(|e| panic!("stream request failed: {e}; stderr:\n{}", self.stderr()))
     }
 
+    /// `(running sequences, waiting requests)` from `GET /metrics`.
+    pub fn load(&self) -> (u64, u64) {
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let gauge = |name: &str| {
+            r.body
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {}", r.body))
+        };
+        (
+            gauge("covip:num_requests_running"),
+            gauge("covip:num_requests_waiting"),
+        )
+    }
+
     /// The chat answer's first choice text for a greedy request (asserts 200).
     pub fn chat_text(&self, body: &Value) -> String {
         let r = self.post("/v1/chat/completions", body);
