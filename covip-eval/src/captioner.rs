@@ -1,23 +1,32 @@
 //! The captioning seam: benchmark samples in, personalised captions out.
 //!
-//! [`Captioner`] is what CapEval and `covip caption` call; [`LocalCaptioner`] runs the burn
-//! model of a checkpoint folder (captioning prompt of SPEC §3 with the "New Image" header,
-//! chat template with "Picture N: " ids, greedy decoding, batches with left padding), and
-//! [`run_captioning`] drives any captioner over a test set resumably: each finished sample is
-//! appended to `<out>.resume.jsonl` at once, a rerun skips the samples found there, and the
-//! final `{sample_id: caption}` file is written atomically once every sample is done.
+//! [`Captioner`] is what CapEval and `covip caption` call; `LocalCaptioner` (feature `model`)
+//! runs the burn model of a checkpoint folder (captioning prompt of SPEC §3 with the "New
+//! Image" header, chat template with "Picture N: " ids, greedy decoding, batches with left
+//! padding), [`OpenAiCaptioner`] sends the same conversation to an OpenAI-compatible server
+//! (vLLM, `covip serve`) with the images as data URLs, and [`run_captioning`] drives any
+//! captioner over a test set resumably: each finished sample is appended to
+//! `<out>.resume.jsonl` at once, a rerun skips the samples found there, and the final
+//! `{sample_id: caption}` file is written atomically once every sample is done.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use covip_data::formats::{Dataset, load};
 use covip_data::io::{ResumeLog, write_json_atomic};
+#[cfg(feature = "model")]
 use covip_data::prompt::{QueryHeader, Templates, caption_prompt, conversation_images};
 use covip_data::{DataError, Sample};
+#[cfg(feature = "model")]
 use covip_model::burn::tensor::backend::Backend;
+#[cfg(feature = "model")]
 use covip_model::processor::image::PixelPatches;
+#[cfg(feature = "model")]
 use covip_model::{
     GenerateOptions, LoadOptions, ModelBundle, ModelError, RenderOptions, Sampling, Vision,
 };
+use covip_rl::openai::OpenAiError;
+
+pub use crate::captioner_openai::{OpenAiCaptionOptions, OpenAiCaptioner};
 
 /// Errors of captioning.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +35,7 @@ pub enum CaptionError {
     #[error(transparent)]
     Data(#[from] DataError),
     /// The model failed on these samples.
+    #[cfg(feature = "model")]
     #[error("captioning {samples:?}: {source}")]
     Model {
         samples: Vec<String>,
@@ -33,8 +43,17 @@ pub enum CaptionError {
         source: ModelError,
     },
     /// Loading the model.
+    #[cfg(feature = "model")]
     #[error(transparent)]
     Load(ModelError),
+    /// An OpenAI-compatible server failed on these samples (or their images could not be
+    /// sent).
+    #[error("captioning {samples:?}: {source}")]
+    Remote {
+        samples: Vec<String>,
+        #[source]
+        source: OpenAiError,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -52,6 +71,7 @@ pub trait Captioner: Send {
 }
 
 /// Settings of the local model captioner.
+#[cfg(feature = "model")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalCaptionOptions {
     pub max_new_tokens: usize,
@@ -59,6 +79,7 @@ pub struct LocalCaptionOptions {
     pub batch_size: usize,
 }
 
+#[cfg(feature = "model")]
 impl Default for LocalCaptionOptions {
     fn default() -> Self {
         LocalCaptionOptions {
@@ -69,6 +90,7 @@ impl Default for LocalCaptionOptions {
 }
 
 /// Captions with a Qwen3-VL checkpoint run by burn on `device`, greedily.
+#[cfg(feature = "model")]
 pub struct LocalCaptioner<B: Backend> {
     bundle: ModelBundle<B>,
     device: B::Device,
@@ -76,6 +98,7 @@ pub struct LocalCaptioner<B: Backend> {
     templates: Templates,
 }
 
+#[cfg(feature = "model")]
 impl<B: Backend> LocalCaptioner<B> {
     /// Wraps a loaded checkpoint (its vision tower included).
     pub fn new(
@@ -142,6 +165,7 @@ impl<B: Backend> LocalCaptioner<B> {
     }
 }
 
+#[cfg(feature = "model")]
 impl<B: Backend> Captioner for LocalCaptioner<B> {
     fn batch_size(&self) -> usize {
         self.options.batch_size
