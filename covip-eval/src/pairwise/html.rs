@@ -247,11 +247,11 @@ pub(super) fn render(sheet_id: &str, pairs: &[PagePair<'_>], size_hint: usize) -
             sample = escape_html(p.sample_id),
         );
         for (k, c) in p.context.iter().enumerate() {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<figure class=\"dialogue\"><figcaption>Dialogue {k1}</figcaption>\
                  <img src=\"{src}\" alt=\"context image {k1}\">\
-                 <p class=\"dialogue-text\">{text}</p></figure>\n",
+                 <p class=\"dialogue-text\">{text}</p></figure>",
                 k1 = k + 1,
                 src = c.image,
                 text = escape_html(c.dialogue),
@@ -270,9 +270,9 @@ pub(super) fn render(sheet_id: &str, pairs: &[PagePair<'_>], size_hint: usize) -
         );
         for c in Criterion::ALL {
             let key = c.key();
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<fieldset data-criterion=\"{key}\"><legend>{question}</legend>\n",
+                "<fieldset data-criterion=\"{key}\"><legend>{question}</legend>",
                 question = escape_html(c.question()),
             );
             for (value, label) in [("A", "A"), ("B", "B"), ("Tie", "Tie")] {

@@ -21,8 +21,8 @@ pub const MAX_IMAGE_BYTES: u64 = 50 << 20;
 /// this, but it bounds what one command allocates.
 pub const MAX_SHEET_BYTES: usize = 512 << 20;
 
-/// How a sheet is drawn.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How a sheet is drawn. The default: seed 0, every pair, no missing caption allowed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SheetOptions {
     /// Seeds the pair order and every side assignment (covip-data's [`SeededRng`]); kept in
     /// the key so a sheet can be made again.
@@ -32,16 +32,6 @@ pub struct SheetOptions {
     /// Pair only the samples both files caption, instead of failing when a test-set sample
     /// lacks a caption or a file captions samples the test set does not hold.
     pub allow_missing: bool,
-}
-
-impl Default for SheetOptions {
-    fn default() -> Self {
-        SheetOptions {
-            seed: 0,
-            max_pairs: None,
-            allow_missing: false,
-        }
-    }
 }
 
 /// One pair of the key: which file each side of pair `pair` shows.
