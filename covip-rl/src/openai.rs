@@ -753,14 +753,20 @@ impl ChatClient {
     /// Sends one chat request, with retries; the model is the request's, else the client's.
     pub fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, OpenAiError> {
         request.check()?;
-        let body = if request.model.is_some() {
-            serde_json::to_vec(request)
-        } else {
-            let with_model = ChatRequest {
-                model: Some(self.model()?),
-                ..request.clone()
-            };
-            serde_json::to_vec(&with_model)
+        /// The request with the client's model, serialised without copying the request
+        /// (its images can be megabytes).
+        #[derive(Serialize)]
+        struct WithModel<'a> {
+            model: &'a str,
+            #[serde(flatten)]
+            request: &'a ChatRequest,
+        }
+        let body = match &request.model {
+            Some(_) => serde_json::to_vec(request),
+            None => serde_json::to_vec(&WithModel {
+                model: &self.model()?,
+                request,
+            }),
         }
         .map_err(|e| OpenAiError::Invalid(format!("serialising the request: {e}")))?;
         let text = self.send(&self.chat_url, Some(&body))?;
