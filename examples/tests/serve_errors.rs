@@ -269,6 +269,11 @@ fn bad_inputs_get_their_status_and_name_their_field() {
         .assert_error(400, "prompt[1]");
     s.post(COMPLETIONS, &json!({"prompt": {"a": 1}}))
         .assert_error(400, "prompt");
+    // Image placeholders typed into text: only the server places them.
+    s.post(COMPLETIONS, &json!({"prompt": "look <|image_pad|> here"}))
+        .assert_error(400, "prompt");
+    s.post(CHAT, &json!({"messages": user("look <|image_pad|> here")}))
+        .assert_error(400, "messages");
     // A prompt longer than the context, and a completion past it.
     let long: Vec<u64> = vec![5; ctx as usize + 1];
     s.post(COMPLETIONS, &json!({"prompt": long}))

@@ -165,6 +165,11 @@ async fn prepare<T: Send + 'static>(
     s: &Arc<AppState>,
     f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _slot = s
+        .prep_slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
     let s = s.clone();
     match tokio::task::spawn_blocking(move || {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&s)))
@@ -690,6 +695,19 @@ fn prepare_completion(s: &AppState, req: CompletionRequest) -> Result<Prepared, 
         }
         _ => return Err(batched()),
     };
+    if let Some(i) = prompt.iter().position(|t| s.placeholder_ids.contains(t)) {
+        return Err(ApiError::bad(
+            "prompt",
+            format!(
+                "prompt: token {i} is an image placeholder ({:?}); completions take no images \
+                 (send images to /v1/chat/completions as image_url parts)",
+                s.processor
+                    .tokenizer
+                    .id_to_token(prompt[i])
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     let max_new_tokens = params::budget(
         prompt.len(),
         params.max_tokens,

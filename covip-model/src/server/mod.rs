@@ -118,6 +118,9 @@ pub(crate) struct AppState {
     pub root: String,
     /// The model's vocabulary (token ids a prompt may hold).
     pub vocab: usize,
+    /// Image and video placeholder ids: only the server puts them in a prompt, one per
+    /// merged patch of an image it was sent.
+    pub placeholder_ids: Vec<u32>,
     pub max_len: usize,
     pub max_batch: usize,
     pub api_key: Option<String>,
@@ -125,6 +128,9 @@ pub(crate) struct AppState {
     pub max_body: usize,
     pub created: u64,
     pub next_id: AtomicU64,
+    /// Requests being prepared (JSON, image decoding, template) at once: one per core, so
+    /// that a burst of large images cannot hold many decoded buffers together.
+    pub prep_slots: tokio::sync::Semaphore,
 }
 
 /// The parts of a loaded checkpoint the server keeps (the weights live on the engine thread).
@@ -270,6 +276,13 @@ impl Server {
             .unwrap_or(0);
         let state = AppState {
             vocab: loaded.config.text.vocab_size,
+            placeholder_ids: [
+                loaded.config.tokens.image_token_id,
+                loaded.config.tokens.video_token_id,
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             engine: loaded.engine,
             processor: loaded.processor,
             images: loaded.images,
@@ -286,6 +299,9 @@ impl Server {
             max_body: cfg.max_body_bytes,
             created,
             next_id: AtomicU64::new(1),
+            prep_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         };
         Ok(Server {
             listener,
