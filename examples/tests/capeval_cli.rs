@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod serve_common;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -465,4 +467,128 @@ fn a_failing_judge_stops_naming_sample_and_qa_and_keeps_the_cache() {
     assert!(!out.exists());
     let cache = dir.path().join("r.json.cache.jsonl");
     assert_eq!(std::fs::read_to_string(&cache).unwrap().lines().count(), 10);
+}
+
+#[test]
+fn capeval_through_covip_serve_on_the_fixture_checkpoint() {
+    // The sample's longest captioning prompt (12 images) passes the fixture's 4096 positions.
+    let server = serve_common::Serve::start(&["--max-model-len", "16384"]);
+    let url = format!("{}/v1", server.base);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let args = [
+        "capeval",
+        "--data",
+        "data/sample/test",
+        "--captions",
+        "data/sample/captions/personalised.json",
+        "--judge",
+        &url,
+        "--max-tokens",
+        "8",
+        "--concurrency",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = covip(&args);
+    assert!(
+        o.status.success(),
+        "{}\nserver: {}",
+        text(&o),
+        server.stderr()
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let run = &v["runs"][0];
+    // The judge is named by the URL and the model the server lists first.
+    let models = server.get("/v1/models").json();
+    let model = models["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(run["judge"], format!("{url} {model}"));
+    assert_eq!(
+        (run["n_pos"].as_u64(), run["n_neg"].as_u64()),
+        (Some(30), Some(60))
+    );
+    // Every answer is kept with how it was read (a random tiny model rarely boxes: "D").
+    let mut answers = 0;
+    for (_, s) in run["samples"].as_object().unwrap() {
+        for q in s["pos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(s["neg"].as_array().unwrap())
+        {
+            assert!(
+                q["raw"].is_string() && q["parsed"].is_string() && q["hit"].is_boolean(),
+                "{q}"
+            );
+            answers += 1;
+        }
+    }
+    assert_eq!(answers, 90);
+    // The same command again: every answer comes from the cache.
+    let o = covip(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("90 answer(s) from the cache, 0 asked"),
+        "{}",
+        text(&o)
+    );
+
+    // The same server as the captioner: captions first (beside the result), then judged.
+    let out = dir.path().join("c.json");
+    let o = covip(&[
+        "capeval",
+        "--data",
+        "data/sample/test",
+        "--captioner",
+        &url,
+        "--max-new-tokens",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success(),
+        "{}\nserver: {}",
+        text(&o),
+        server.stderr()
+    );
+    let captions = dir.path().join("c.json.captions.json");
+    let caps: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&captions).unwrap()).unwrap();
+    assert_eq!(caps.len(), 4);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["runs"][0]["captions"], captions.display().to_string());
+    assert_eq!(v["runs"][0]["judge"], "lexical");
+    server.terminate();
+}
+
+#[test]
+fn model_captions_first_then_judges() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let model = repo().join("covip-model/tests/fixtures/tiny-qwen3-vl");
+    let args = [
+        "capeval",
+        "--data",
+        "data/sample/test",
+        "--model",
+        model.to_str().unwrap(),
+        "--max-new-tokens",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = covip(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let captions = dir.path().join("r.json.captions.json");
+    let caps: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&captions).unwrap()).unwrap();
+    assert_eq!(caps.len(), 4);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["runs"][0]["n_pos"], 30);
+    // Again: the captioning log says every sample is done; nothing is captioned twice.
+    let o = covip(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 already captioned"), "{}", text(&o));
 }

@@ -7,13 +7,22 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 
 use super::CapevalError;
 use super::result::{BUCKETS, CapevalResult};
 
 const WIDTH: u32 = 1000;
-const HEIGHT: u32 = 460;
+/// Height of the two panels; the legend strip below grows with the number of files.
+const PANEL_HEIGHT: u32 = 420;
+const LEGEND_ROW: u32 = 24;
+const LEGEND_COLUMNS: usize = 3;
+
+fn height(runs: usize) -> u32 {
+    let rows = runs.div_ceil(LEGEND_COLUMNS).min(64) as u32;
+    PANEL_HEIGHT + 12 + rows * LEGEND_ROW
+}
 
 /// Colours of the captions files, in order (then repeated).
 const COLOURS: [RGBColor; 8] = [
@@ -44,11 +53,12 @@ fn font() -> Result<(), String> {
 /// one bar per captions file in percent; a bucket without QAs of that kind has no bar.
 pub fn chart_png(result: &CapevalResult) -> Result<Vec<u8>, String> {
     font()?;
-    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    draw(result, &mut rgb).map_err(|e| e.to_string())?;
+    let h = height(result.runs.len());
+    let mut rgb = vec![0u8; (WIDTH * h * 3) as usize];
+    draw(result, &mut rgb, h).map_err(|e| e.to_string())?;
     let mut png_bytes = Vec::new();
     {
-        let mut enc = png::Encoder::new(&mut png_bytes, WIDTH, HEIGHT);
+        let mut enc = png::Encoder::new(&mut png_bytes, WIDTH, h);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut w = enc.write_header().map_err(|e| e.to_string())?;
@@ -69,10 +79,11 @@ pub fn write_chart(result: &CapevalResult, path: &Path) -> Result<(), CapevalErr
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn draw(result: &CapevalResult, rgb: &mut [u8]) -> DrawResult {
-    let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
+fn draw(result: &CapevalResult, rgb: &mut [u8], h: u32) -> DrawResult {
+    let root = BitMapBackend::with_buffer(rgb, (WIDTH, h)).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, 2));
+    let (top, legend) = root.split_vertically(PANEL_HEIGHT);
+    let panels = top.split_evenly((1, 2));
     let groups: Vec<&str> = std::iter::once("all").chain(BUCKETS).collect();
     let n_runs = result.runs.len().max(1);
     for (panel, positive) in panels.iter().zip([true, false]) {
@@ -87,7 +98,7 @@ fn draw(result: &CapevalResult, rgb: &mut [u8]) -> DrawResult {
             .x_label_area_size(30)
             .y_label_area_size(42)
             // Group g is centred on x = g, so the integer ticks label the groups.
-            .build_cartesian_2d(-0.5f64..groups.len() as f64 - 0.5, 0f64..100f64)?;
+            .build_cartesian_2d(-0.5f64..groups.len() as f64 - 0.5, 0f64..108f64)?;
         let labels = groups.clone();
         chart
             .configure_mesh()
@@ -103,6 +114,13 @@ fn draw(result: &CapevalResult, rgb: &mut [u8]) -> DrawResult {
                     .map_or(String::new(), |s| s.to_string())
             })
             .y_labels(6)
+            .y_label_formatter(&|y| {
+                if *y > 100.0 {
+                    String::new()
+                } else {
+                    format!("{y:.0}")
+                }
+            })
             .label_style(("sans-serif", 14))
             .draw()?;
         let width = 0.8 / n_runs as f64;
@@ -115,10 +133,12 @@ fn draw(result: &CapevalResult, rgb: &mut [u8]) -> DrawResult {
                         .and_then(|e| if positive { e.acc_pos } else { e.acc_neg })
                 }),
             );
+            let values: Vec<Option<f64>> = values.collect();
             let bars: Vec<Rectangle<(f64, f64)>> = values
+                .iter()
                 .enumerate()
                 .filter_map(|(g, v)| {
-                    let v = v?;
+                    let v = (*v)?;
                     let x0 = g as f64 - 0.4 + r as f64 * width;
                     Some(Rectangle::new(
                         [(x0, 0.0), (x0 + width * 0.92, 100.0 * v)],
@@ -126,23 +146,45 @@ fn draw(result: &CapevalResult, rgb: &mut [u8]) -> DrawResult {
                     ))
                 })
                 .collect();
-            let series = chart.draw_series(bars)?;
-            if positive {
-                let name = legend_name(&run.captions);
-                series.label(name).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled())
-                });
+            chart.draw_series(bars)?;
+            // The value above each bar (so 0 and "no QA" differ), while they fit.
+            if n_runs <= 4 {
+                let style =
+                    TextStyle::from(("sans-serif", 12)).pos(Pos::new(HPos::Center, VPos::Bottom));
+                let texts: Vec<Text<(f64, f64), String>> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(g, v)| {
+                        let x = g as f64 - 0.4 + (r as f64 + 0.46) * width;
+                        match v {
+                            Some(v) => Text::new(
+                                format!("{:.0}", 100.0 * v),
+                                (x, 100.0 * v + 1.0),
+                                style.clone(),
+                            ),
+                            None => Text::new("n/a".to_string(), (x, 1.0), style.clone()),
+                        }
+                    })
+                    .collect();
+                chart.draw_series(texts)?;
             }
         }
-        if positive && !result.runs.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 13))
-                .draw()?;
+    }
+    // The legend strip: a colour swatch and the file name per captions file.
+    let column = WIDTH as i32 / LEGEND_COLUMNS as i32;
+    for (r, run) in result.runs.iter().enumerate().take(64 * LEGEND_COLUMNS) {
+        let colour = COLOURS[r % COLOURS.len()];
+        let x = 20 + (r % LEGEND_COLUMNS) as i32 * column;
+        let y = 8 + (r / LEGEND_COLUMNS) as i32 * LEGEND_ROW as i32;
+        legend.draw(&Rectangle::new(
+            [(x, y + 2), (x + 14, y + 16)],
+            colour.filled(),
+        ))?;
+        let mut name = legend_name(&run.captions);
+        if name.chars().count() > 40 {
+            name = name.chars().take(39).collect::<String>() + "…";
         }
+        legend.draw(&Text::new(name, (x + 20, y + 2), ("sans-serif", 14)))?;
     }
     root.present()?;
     Ok(())

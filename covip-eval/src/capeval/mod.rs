@@ -78,7 +78,7 @@ pub enum CapevalError {
         qa_id: String,
         concept: usize,
         #[source]
-        source: JudgeError,
+        source: Box<JudgeError>,
     },
     /// Drawing the chart.
     #[error("chart {}: {message}", path.display())]
@@ -205,7 +205,7 @@ pub fn score_captions(
             sample: samples[item.sample].id.clone(),
             qa_id: format!("{:?}", item.qa.id),
             concept: item.concept,
-            source,
+            source: Box::new(source),
         });
     }
 

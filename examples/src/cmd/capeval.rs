@@ -19,11 +19,13 @@ use covip_eval::capeval::{
     write_result,
 };
 use covip_eval::captioner::{
-    CaptionEvent, Captioner, LocalCaptionOptions, LocalCaptioner, run_captioning,
+    CaptionEvent, Captioner, LocalCaptionOptions, LocalCaptioner, OpenAiCaptionOptions,
+    OpenAiCaptioner, run_captioning,
 };
 use covip_model::burn::tensor::backend::Backend;
 use covip_model::device::{DeviceKind, OnDevice, dispatch};
 use covip_model::{LoadOptions, Vision, WeightDtype};
+use covip_rl::openai::{ChatClient, ChatClientConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The bundled test set and caption sets the no-argument run scores.
@@ -101,7 +103,7 @@ pub struct Args {
     /// Device of --model: cpu, wgpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Caption length limit of --model.
+    /// Caption length limit of --model and --captioner.
     #[arg(long, default_value_t = 512)]
     pub max_new_tokens: usize,
     /// Samples captioned together by --model.
@@ -253,16 +255,30 @@ fn caption_first(args: &Args, samples: &[Sample]) -> anyhow::Result<PathBuf> {
             },
         )??;
     } else if let Some(url) = &args.captioner {
-        let mut captioner = url_captioner(url, args.captioner_model.as_deref())?;
+        let mut captioner = url_captioner(args, url)?;
         caption_with(captioner.as_mut(), samples, &out)?;
     }
     Ok(out)
 }
 
-/// A captioner behind an OpenAI-compatible server.
-fn url_captioner(url: &str, model: Option<&str>) -> anyhow::Result<Box<dyn Captioner>> {
-    let _ = model;
-    bail!("--captioner {url}: the OpenAI-compatible captioner is not available in this build")
+/// A captioner behind an OpenAI-compatible server (greedy, as the local captioner).
+fn url_captioner(args: &Args, url: &str) -> anyhow::Result<Box<dyn Captioner>> {
+    let client = ChatClient::new(ChatClientConfig {
+        base_url: url.to_string(),
+        model: args.captioner_model.clone().unwrap_or_default(),
+        timeout_secs: args.timeout.max(600.0),
+        retries: args.retries,
+        max_connections: usize::from(args.concurrency),
+        ..Default::default()
+    });
+    let options = OpenAiCaptionOptions {
+        max_tokens: u32::try_from(args.max_new_tokens).unwrap_or(u32::MAX),
+        concurrency: usize::from(args.concurrency),
+        ..Default::default()
+    };
+    Ok(Box::new(
+        OpenAiCaptioner::new(client, options).with_context(|| format!("--captioner {url}"))?,
+    ))
 }
 
 struct LocalJob {
