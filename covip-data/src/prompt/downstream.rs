@@ -135,7 +135,7 @@ mod tests {
             [
                 Part::Text("===== Dialogue 1 =====\n".into()),
                 Part::Image(ImageRef::path("c.png")),
-                Part::Text(format!("User: hi\n\n===== New Image =====\n")),
+                Part::Text("User: hi\n\n===== New Image =====\n".to_string()),
                 Part::Image(ImageRef::path("q.png")),
             ]
             .into_iter()

@@ -637,12 +637,12 @@ pub fn score(
     })
 }
 
-/// Runs a diagnostic over `samples` (all of `set`): generates what the log does not hold yet
+/// Runs a diagnostic over `samples` (all of one set, as [`read_diagnostic_set`] reads them):
+/// generates what the log does not hold yet
 /// (captions for CAG, then answers), asks `judge` for LAR's verdicts, scores, and writes
 /// `out` atomically once everything is done. `log` is the resume log (see
 /// [`log_path_for`]); it is created only when something has to be generated or judged.
 pub fn run_diagnose(
-    set: DiagnosticKind,
     samples: &[DiagnosticSample],
     source: ResponseSource<'_>,
     judge: Option<&dyn LarJudge>,
@@ -651,9 +651,13 @@ pub fn run_diagnose(
     out: Option<&Path>,
     on_event: &mut dyn FnMut(DiagnoseEvent),
 ) -> Result<DiagnoseResult, DiagnoseError> {
+    let set = samples
+        .first()
+        .map(|s| s.kind)
+        .ok_or_else(|| DiagnoseError::Invalid("no samples to diagnose".into()))?;
     if let Some(s) = samples.iter().find(|s| s.kind != set) {
         return Err(DiagnoseError::Invalid(format!(
-            "sample {} belongs to {}, not {}",
+            "sample {} belongs to {}, not {} as the first one does",
             s.id,
             s.kind.as_str(),
             set.as_str()

@@ -12,12 +12,15 @@ fn bundled(set: DiagnosticKind) -> Vec<DiagnosticSample> {
     read_diagnostic_set(&p, set).unwrap()
 }
 
+/// One request a fake saw: index, conversation, sampling, seed.
+type Seen = (usize, Vec<Message>, GenParams, u64);
+
 /// Answers LSD with the gold place boxed for even samples and a wrong place for odd ones,
 /// LAR/ITR with the sample's index (and `SKS` for even ones); records every conversation.
 struct Fake {
     id: String,
     gold: Vec<String>,
-    seen: RefCell<Vec<(usize, Vec<Message>, GenParams, u64)>>,
+    seen: RefCell<Vec<Seen>>,
     fail_at: Option<usize>,
     batch: usize,
 }
@@ -122,7 +125,6 @@ fn lsd_direct_run_scores_resumes_and_writes_the_result() {
     let mut fake = Fake::new(&samples);
     let mut events = Vec::new();
     let r = run_diagnose(
-        DiagnosticKind::Lsd,
         &samples,
         ResponseSource::Generate {
             generator: &mut fake,
@@ -187,7 +189,6 @@ fn lsd_direct_run_scores_resumes_and_writes_the_result() {
     // A rerun asks nothing and writes the same file.
     let mut again = Fake::new(&samples);
     let r2 = run_diagnose(
-        DiagnosticKind::Lsd,
         &samples,
         ResponseSource::Generate {
             generator: &mut again,
@@ -207,7 +208,6 @@ fn lsd_direct_run_scores_resumes_and_writes_the_result() {
     let mut other = Fake::new(&samples);
     other.id = "fake-2".into();
     run_diagnose(
-        DiagnosticKind::Lsd,
         &samples,
         ResponseSource::Generate {
             generator: &mut other,
@@ -234,7 +234,6 @@ fn cag_captions_greedily_then_asks_after_the_caption() {
             calls: RefCell::new(Vec::new()),
         };
         let r = run_diagnose(
-            set,
             &samples,
             ResponseSource::Generate {
                 generator: &mut fake,
@@ -294,7 +293,6 @@ fn lar_reports_released_and_strict_accuracy() {
     let responses: Vec<String> = (0..n).map(|i| format!("You were busy {i}.")).collect();
     let run = |judge: &FakeJudge| {
         run_diagnose(
-            DiagnosticKind::Lar,
             &samples,
             ResponseSource::Saved(responses.clone()),
             Some(judge),
@@ -348,7 +346,6 @@ fn a_failure_keeps_what_was_done_and_the_rerun_finishes() {
     let mut broken = Fake::new(&samples);
     broken.fail_at = Some(4);
     let e = run_diagnose(
-        DiagnosticKind::Itr,
         &samples,
         ResponseSource::Generate {
             generator: &mut broken,
@@ -370,7 +367,6 @@ fn a_failure_keeps_what_was_done_and_the_rerun_finishes() {
     // Batches of 3: samples 0..=5 were asked, all but 4 kept.
     let mut fixed = Fake::new(&samples);
     let r = run_diagnose(
-        DiagnosticKind::Itr,
         &samples,
         ResponseSource::Generate {
             generator: &mut fixed,
@@ -410,7 +406,6 @@ fn saved_responses_in_both_shapes() {
     assert_eq!(r.score, 0.5);
     // Count mismatch, bad shapes.
     let e = run_diagnose(
-        DiagnosticKind::Lsd,
         &bundled(DiagnosticKind::Lsd),
         ResponseSource::Saved(vec!["x".into()]),
         None,
@@ -440,7 +435,6 @@ fn lar_without_a_judge_is_refused() {
     let samples = bundled(DiagnosticKind::Lar);
     let dir = tempfile::tempdir().unwrap();
     let e = run_diagnose(
-        DiagnosticKind::Lar,
         &samples,
         ResponseSource::Saved(vec![String::new(); samples.len()]),
         None,

@@ -246,7 +246,6 @@ fn execute(args: &Args, source: ResponseSource<'_>) -> anyhow::Result<ExitCode> 
     };
     let bar = progress_bar();
     let result = run_diagnose(
-        set,
         &samples,
         source,
         judge.as_ref().map(|j| j as &dyn LarJudge),
