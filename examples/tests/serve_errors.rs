@@ -78,6 +78,11 @@ fn endpoints_answer_in_vllm_shapes() {
             (top[0]["logprob"].as_f64().unwrap() - e["logprob"].as_f64().unwrap()).abs() < 1e-5
         );
     }
+    // chat_template_kwargs.add_vision_id: the "Picture 1: " label lengthens the prompt.
+    let mut labelled = body.clone();
+    labelled["chat_template_kwargs"] = json!({"add_vision_id": true});
+    let l = s.post(CHAT, &labelled).json();
+    assert!(l["usage"]["prompt_tokens"].as_u64().unwrap() > p, "{l}");
     let again = s.post(CHAT, &body).json();
     assert_eq!(again["choices"][0]["message"], c["message"]);
 
@@ -269,6 +274,11 @@ fn bad_inputs_get_their_status_and_name_their_field() {
         .assert_error(400, "prompt[1]");
     s.post(COMPLETIONS, &json!({"prompt": {"a": 1}}))
         .assert_error(400, "prompt");
+    s.post(
+        CHAT,
+        &json!({"messages": user("hi"), "chat_template_kwargs": {"add_vision_id": 1}}),
+    )
+    .assert_error(400, "chat_template_kwargs.add_vision_id");
     // Image placeholders typed into text: only the server places them.
     s.post(COMPLETIONS, &json!({"prompt": "look <|image_pad|> here"}))
         .assert_error(400, "prompt");

@@ -589,6 +589,29 @@ fn read_messages(raw: &[Value]) -> Result<(Vec<Message>, Vec<PendingImage>), Api
     Ok((messages, images))
 }
 
+/// The template switches of a chat request: `add_generation_prompt` (top level, as vLLM
+/// takes it, or in `chat_template_kwargs`) and `chat_template_kwargs.add_vision_id` (the
+/// "Picture N: " labels of the captioning prompt).
+fn render_options(req: &ChatRequest) -> Result<RenderOptions, ApiError> {
+    let kw = req.chat_template_kwargs.as_ref();
+    let flag = |key: &str| -> Result<Option<bool>, ApiError> {
+        match kw.and_then(|m| m.get(key)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::bad(
+                format!("chat_template_kwargs.{key}"),
+                format!("chat_template_kwargs.{key} must be true or false"),
+            )),
+        }
+    };
+    let add_vision_id = flag("add_vision_id")?.unwrap_or(false);
+    let in_kwargs = flag("add_generation_prompt")?;
+    Ok(RenderOptions {
+        add_generation_prompt: req.add_generation_prompt.or(in_kwargs).unwrap_or(true),
+        add_vision_id,
+    })
+}
+
 fn prepare_chat(s: &AppState, req: ChatRequest) -> Result<Prepared, ApiError> {
     let fields = req.sampling_fields();
     // `max_completion_tokens` is OpenAI's newer name; it wins when both are sent.
@@ -640,10 +663,7 @@ fn prepare_chat(s: &AppState, req: ChatRequest) -> Result<Prepared, ApiError> {
         .as_ref()
         .map(|p| p.image_tokens())
         .unwrap_or_default();
-    let render = RenderOptions {
-        add_generation_prompt: req.add_generation_prompt.unwrap_or(true),
-        add_vision_id: false,
-    };
+    let render = render_options(&req)?;
     let prompt = s
         .processor
         .encode_chat(&messages, &counts, render)

@@ -121,6 +121,9 @@ request_with_sampling! {
         pub top_logprobs: Option<i64>,
         /// vLLM: render the template with the assistant header appended (default true).
         pub add_generation_prompt: Option<bool>,
+        /// vLLM: extra template variables; `add_vision_id` and `add_generation_prompt` are
+        /// read (the switches covip's renderer has), others are ignored.
+        pub chat_template_kwargs: Option<serde_json::Map<String, Value>>,
     }
 }
 
