@@ -224,7 +224,8 @@ enum After {
 /// answered prompt is recorded.
 struct FakeJudge {
     url: String,
-    answered: Arc<Mutex<Vec<String>>>,
+    /// The request bodies answered, in order.
+    answered: Arc<Mutex<Vec<Value>>>,
     limit: Arc<AtomicUsize>,
     after: Arc<Mutex<After>>,
     /// Told when a question arrives past the limit.
@@ -270,7 +271,20 @@ impl FakeJudge {
         }
     }
 
+    /// The prompts answered, in order.
     fn answered(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| {
+                r["messages"][0]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn requests(&self) -> Vec<Value> {
         self.answered.lock().unwrap().clone()
     }
 
@@ -288,7 +302,7 @@ impl Drop for FakeJudge {
 
 fn serve_one(
     conn: TcpStream,
-    answered: &Mutex<Vec<String>>,
+    answered: &Mutex<Vec<Value>>,
     limit: &AtomicUsize,
     after: &Mutex<After>,
     stop: &AtomicBool,
@@ -364,7 +378,7 @@ fn serve_one(
     // A letter from the prompt alone: deterministic, and varied across questions.
     let sum: u32 = prompt.bytes().map(u32::from).sum();
     let letter = ["A", "B", "C", "D"][(sum % 4) as usize];
-    log.push(prompt);
+    log.push(request.clone());
     drop(log);
     reply(
         "200 OK",
@@ -591,4 +605,54 @@ fn model_captions_first_then_judges() {
     let o = covip(&args);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("4 already captioned"), "{}", text(&o));
+}
+
+#[test]
+fn one_user_message_per_qa_with_the_templates_and_the_released_sampling() {
+    let judge = FakeJudge::start();
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("t.json");
+    std::fs::write(
+        &templates,
+        r#"{"judge": "<{{description}}>\n{{question}}", "judge_question": "Q: {{question}} A) {{A}} B) {{B}} C) {{C}} D) {{D}}"}"#,
+    )
+    .unwrap();
+    let caps = dir.path().join("caps.json");
+    let mut all: serde_json::Map<String, Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("data/sample/captions/generic.json")).unwrap(),
+    )
+    .unwrap();
+    // White space around a caption reaches the judge as written.
+    all.insert("sample_0".into(), json!("  Mina waves.\n"));
+    std::fs::write(&caps, serde_json::to_string(&all).unwrap()).unwrap();
+    let out = dir.path().join("r.json");
+    let o = covip(&[
+        "capeval",
+        "--data",
+        "data/sample/test",
+        "--captions",
+        caps.to_str().unwrap(),
+        "--judge",
+        &judge.url,
+        "--templates",
+        templates.to_str().unwrap(),
+        "--concurrency",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let requests = judge.requests();
+    assert_eq!(requests.len(), 90);
+    let first = &requests[0];
+    assert_eq!(first["model"], "fake-judge");
+    assert_eq!(first["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(first["messages"][0]["role"], "user");
+    assert_eq!(
+        first["messages"][0]["content"],
+        "<  Mina waves.\n>\nQ: Where was the picture of Aiko taken? A) Cherry Hill Park B) the night market C) a lakeside cabin D) The answer cannot be determined"
+    );
+    assert_eq!(first["temperature"], 0.7);
+    assert_eq!(first["top_p"], 0.8);
+    assert_eq!(first["top_k"], 20);
 }
