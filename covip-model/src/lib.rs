@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod generate;
 pub mod loader;
+pub mod lora;
 pub mod model;
 pub mod multimodal;
 pub mod nn;

@@ -2,6 +2,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::lora::LoraAdapter;
+
 /// A linear layer stored in the checkpoint's layout: `weight` is `[out, in]`, as in PyTorch.
 #[derive(Module, Debug)]
 pub struct Linear<B: Backend> {
@@ -9,6 +11,9 @@ pub struct Linear<B: Backend> {
     pub weight: Param<Tensor<B, 2>>,
     /// `[out]`
     pub bias: Option<Param<Tensor<B, 1>>>,
+    /// A LoRA adapter beside the (then frozen) weight; `None` unless
+    /// [`crate::model::Qwen3Vl::apply_lora`] added one.
+    pub lora: Option<LoraAdapter<B>>,
 }
 
 impl<B: Backend> Linear<B> {
@@ -16,20 +21,33 @@ impl<B: Backend> Linear<B> {
         Self {
             weight: Param::from_tensor(weight),
             bias: bias.map(Param::from_tensor),
+            lora: None,
         }
     }
 
-    /// `x`: `[..., in]` → `[..., out]`.
+    /// `x`: `[..., in]` → `[..., out]`: `x · Wᵀ + b`, plus `scale · (dropout(x) · Aᵀ) · Bᵀ` when a
+    /// LoRA adapter is present (computed in f32 and cast to the base's dtype).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dims = x.dims();
         let d_in = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
         let w = self.weight.val();
         let d_out = w.dims()[0];
-        let y = matmul_weight_t(x.reshape([rows, d_in]), w);
+        let x = x.reshape([rows, d_in]);
+        let (y, lora_x) = match &self.lora {
+            Some(_) => (matmul_weight_t(x.clone(), w), Some(x)),
+            None => (matmul_weight_t(x, w), None),
+        };
         let y = match &self.bias {
             Some(b) => y + b.val().unsqueeze::<2>(),
             None => y,
+        };
+        let y = match (&self.lora, lora_x) {
+            (Some(l), Some(x)) => {
+                let dtype = y.dtype();
+                y + l.delta(x).cast(dtype)
+            }
+            _ => y,
         };
         let mut out = dims;
         out[D - 1] = d_out;

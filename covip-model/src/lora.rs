@@ -1,0 +1,832 @@
+//! LoRA (Hu et al. 2021) on the text decoder's linear layers, as PEFT computes it, and the
+//! PEFT adapter files (`adapter_config.json`, `adapter_model.safetensors`).
+//!
+//! burn 0.21 has no LoRA, so this is covip's own: each targeted [`Linear`] gets an optional
+//! [`LoraAdapter`] (A `[r, in]` kaiming-uniform, B `[out, r]` zero, scale α/r, dropout on the
+//! input while training) and computes `W·x + b + s·B·A·dropout(x)`. The base weights are
+//! frozen (`Module::no_grad`), the adapter is f32 whatever the base dtype (casts at the
+//! boundary), and its [`ParamId`]s are derived from the module path, so an optimiser state
+//! saved in one run is found again by a resumed one (burn's ids are random per run otherwise).
+//!
+//! Defaults are SPEC §5's released recipe: rank 64, α 128, dropout 0.05, every linear layer
+//! outside the vision tower except the embeddings, `lm_head` included. Where the head is tied
+//! to the embeddings (Qwen3-VL 2B and 4B) a LoRA on `lm_head` would also change the input
+//! embeddings once merged: [`Qwen3Vl::apply_lora`] refuses it and says so.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use burn::module::{Module, Param, ParamId};
+use burn::tensor::{DType, Distribution, Tensor, TensorData, backend::Backend};
+use covip_data::rng::SeededRng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::model::{Qwen3Vl, TEXT_PREFIX};
+use crate::multimodal::Qwen3VlMultimodal;
+use crate::nn::{Linear, matmul_weight_t};
+
+/// The module names a LoRA can target, as PEFT's `target_modules` spells them.
+pub const LORA_TARGETS: [&str; 8] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "lm_head",
+];
+
+/// The adapter's configuration file in a PEFT folder.
+pub const ADAPTER_CONFIG: &str = "adapter_config.json";
+/// The adapter's weights in a PEFT folder.
+pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
+/// The prefix PEFT puts before the wrapped model's module paths.
+pub const PEFT_PREFIX: &str = "base_model.model.";
+
+/// Largest rank accepted: far above any use (PEFT recipes stay ≤ 256), low enough that a
+/// damaged config cannot make the loader allocate without bound.
+pub const MAX_RANK: usize = 4096;
+/// Largest `adapter_config.json` read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// What vLLM does with a LoRA on `lm_head`, for the exporter to say.
+pub const VLLM_LM_HEAD_NOTE: &str = "this adapter trains lm_head: PEFT and transformers load it, but vLLM rejects a LoRA on \
+     lm_head (it supports LoRA on the decoder's linear layers only); serve the merged \
+     checkpoint instead (`covip export-adapter RUN_DIR --merged --out DIR`, \
+     covip_model::export::export_merged)";
+
+/// A LoRA's hyper-parameters (the `[lora]` part of a training configuration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraConfig {
+    /// r: the adapter's inner dimension.
+    pub rank: usize,
+    /// α: the update is scaled by α / r.
+    pub alpha: f64,
+    /// Dropout probability on the adapter's input, in training only.
+    pub dropout: f64,
+    /// Module names, from [`LORA_TARGETS`].
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraConfig {
+    /// SPEC §5: rank 64, α 128, dropout 0.05, every linear layer of the decoder and the head.
+    fn default() -> Self {
+        LoraConfig {
+            rank: 64,
+            alpha: 128.0,
+            dropout: 0.05,
+            targets: LORA_TARGETS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl LoraConfig {
+    /// α / r, the factor of the adapter's output.
+    pub fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
+
+    /// Whether `lm_head` is among the targets.
+    pub fn targets_lm_head(&self) -> bool {
+        self.targets.iter().any(|t| t == "lm_head")
+    }
+
+    /// The same configuration without `lm_head` (what a tied-head model needs).
+    pub fn without_lm_head(&self) -> Self {
+        LoraConfig {
+            targets: self
+                .targets
+                .iter()
+                .filter(|t| *t != "lm_head")
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Checks every field; the error names the field and the accepted range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(ModelError::Input(format!("LoRA configuration: {msg}")));
+        if self.rank == 0 || self.rank > MAX_RANK {
+            return bad(format!("rank {} is not in 1..={MAX_RANK}", self.rank));
+        }
+        if !self.alpha.is_finite() || self.alpha <= 0.0 {
+            return bad(format!("alpha {} must be a positive number", self.alpha));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} is not in [0, 1)", self.dropout));
+        }
+        if self.targets.is_empty() {
+            return bad("no target modules".into());
+        }
+        let mut seen = BTreeSet::new();
+        for t in &self.targets {
+            if !LORA_TARGETS.contains(&t.as_str()) {
+                return bad(format!(
+                    "unknown target module {t:?} (known: {})",
+                    LORA_TARGETS.join(", ")
+                ));
+            }
+            if !seen.insert(t.as_str()) {
+                return bad(format!("target module {t:?} given twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A LoRA adapter beside a frozen linear layer: `Δy = scale · B · A · dropout(x)`.
+#[derive(Module, Debug)]
+pub struct LoraAdapter<B: Backend> {
+    /// A, `[r, in]`, f32.
+    pub lora_a: Param<Tensor<B, 2>>,
+    /// B, `[out, r]`, f32.
+    pub lora_b: Param<Tensor<B, 2>>,
+    /// α / r.
+    pub scale: f64,
+    /// Dropout probability on the input; applied only on an autodiff backend, as burn's
+    /// `Dropout` does (`model.valid()` gives the inference model without it).
+    pub dropout: f64,
+}
+
+/// FNV-1a, 64 bits: a fixed hash of module paths (std's hasher may change between releases,
+/// and these values seed weights and name optimiser state across runs).
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The [`ParamId`] of one LoRA matrix: a hash of its PEFT key, the same in every run.
+pub fn lora_param_id(peft_key: &str) -> ParamId {
+    ParamId::from(fnv1a(&format!("covip-lora:{peft_key}")))
+}
+
+/// The PEFT key prefix of a module path (`model.language_model.layers.0.self_attn.q_proj`).
+pub fn peft_prefix(module_path: &str) -> String {
+    format!("{PEFT_PREFIX}{module_path}")
+}
+
+impl<B: Backend> LoraAdapter<B> {
+    /// A fresh adapter for the module at `path` with `d_in` inputs and `d_out` outputs.
+    ///
+    /// A is drawn as PEFT's `reset_lora_parameters` does (`kaiming_uniform_(a=√5)`:
+    /// uniform(−b, b) with b = √3 · √(2 / (1 + a²)) / √in = 1/√in), from a stream seeded by
+    /// `seed` and the module path, so the same seed gives the same adapter in every run; B is
+    /// zero, so the adapted model starts equal to the base.
+    pub fn init(
+        path: &str,
+        d_in: usize,
+        d_out: usize,
+        cfg: &LoraConfig,
+        seed: u64,
+        device: &B::Device,
+    ) -> Self {
+        let r = cfg.rank;
+        let a_kaiming = 5f64.sqrt();
+        let gain = (2.0 / (1.0 + a_kaiming * a_kaiming)).sqrt();
+        let bound = 3f64.sqrt() * gain / (d_in as f64).sqrt();
+        let mut rng = SeededRng::new(fnv1a(&format!("covip-lora-init:{seed}:{path}")));
+        let a: Vec<f32> = (0..r * d_in)
+            .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
+            .collect();
+        let a = Tensor::<B, 2>::from_data(TensorData::new(a, [r, d_in]), (device, DType::F32));
+        let b = Tensor::<B, 2>::zeros([d_out, r], (device, DType::F32));
+        Self::from_tensors(path, a, b, cfg)
+    }
+
+    /// An adapter holding the given A `[r, in]` and B `[out, r]` (cast to f32), trainable, with
+    /// the path-derived ids.
+    pub fn from_tensors(path: &str, a: Tensor<B, 2>, b: Tensor<B, 2>, cfg: &LoraConfig) -> Self {
+        let prefix = peft_prefix(path);
+        LoraAdapter {
+            lora_a: Param::initialized(
+                lora_param_id(&format!("{prefix}.lora_A.weight")),
+                a.cast(DType::F32).require_grad(),
+            ),
+            lora_b: Param::initialized(
+                lora_param_id(&format!("{prefix}.lora_B.weight")),
+                b.cast(DType::F32).require_grad(),
+            ),
+            scale: cfg.scale(),
+            dropout: cfg.dropout,
+        }
+    }
+
+    /// r.
+    pub fn rank(&self) -> usize {
+        self.lora_a.val().dims()[0]
+    }
+
+    /// The update of `x` `[rows, in]` (any float dtype): `scale · (dropout(x) · Aᵀ) · Bᵀ`,
+    /// `[rows, out]` in f32.
+    pub fn delta(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let x = x.cast(DType::F32);
+        let x = if self.dropout > 0.0 && B::ad_enabled(&x.device()) {
+            let keep = 1.0 - self.dropout;
+            let mask = x.random_like(Distribution::Bernoulli(keep));
+            (x * mask).div_scalar(keep)
+        } else {
+            x
+        };
+        matmul_weight_t(matmul_weight_t(x, self.lora_a.val()), self.lora_b.val())
+            .mul_scalar(self.scale)
+    }
+
+    /// `scale · B · A`, `[out, in]` f32: what merging adds to the base weight.
+    pub fn delta_weight(&self) -> Tensor<B, 2> {
+        self.lora_b
+            .val()
+            .matmul(self.lora_a.val())
+            .mul_scalar(self.scale)
+    }
+}
+
+/// One targetable linear layer: module path (checkpoint naming), PEFT target name, layer.
+type Site<'a, B> = (String, &'static str, &'a Linear<B>);
+type SiteMut<'a, B> = (String, &'static str, &'a mut Linear<B>);
+
+fn layer_path(i: usize, n: &str) -> String {
+    format!("{TEXT_PREFIX}layers.{i}.{n}")
+}
+
+impl<B: Backend> Qwen3Vl<B> {
+    /// Every linear layer a LoRA can target, in model order (`lm_head` last when untied).
+    pub fn lora_sites(&self) -> Vec<Site<'_, B>> {
+        let mut out = Vec::new();
+        for (i, l) in self.language_model.layers.iter().enumerate() {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            out.push((layer_path(i, "self_attn.q_proj"), "q_proj", &a.q_proj));
+            out.push((layer_path(i, "self_attn.k_proj"), "k_proj", &a.k_proj));
+            out.push((layer_path(i, "self_attn.v_proj"), "v_proj", &a.v_proj));
+            out.push((layer_path(i, "self_attn.o_proj"), "o_proj", &a.o_proj));
+            out.push((layer_path(i, "mlp.gate_proj"), "gate_proj", &m.gate_proj));
+            out.push((layer_path(i, "mlp.up_proj"), "up_proj", &m.up_proj));
+            out.push((layer_path(i, "mlp.down_proj"), "down_proj", &m.down_proj));
+        }
+        if let Some(h) = &self.lm_head {
+            out.push(("lm_head".to_string(), "lm_head", h));
+        }
+        out
+    }
+
+    fn lora_sites_mut(&mut self) -> Vec<SiteMut<'_, B>> {
+        let mut out = Vec::new();
+        for (i, l) in self.language_model.layers.iter_mut().enumerate() {
+            let (a, m) = (&mut l.self_attn, &mut l.mlp);
+            out.push((layer_path(i, "self_attn.q_proj"), "q_proj", &mut a.q_proj));
+            out.push((layer_path(i, "self_attn.k_proj"), "k_proj", &mut a.k_proj));
+            out.push((layer_path(i, "self_attn.v_proj"), "v_proj", &mut a.v_proj));
+            out.push((layer_path(i, "self_attn.o_proj"), "o_proj", &mut a.o_proj));
+            out.push((
+                layer_path(i, "mlp.gate_proj"),
+                "gate_proj",
+                &mut m.gate_proj,
+            ));
+            out.push((layer_path(i, "mlp.up_proj"), "up_proj", &mut m.up_proj));
+            out.push((
+                layer_path(i, "mlp.down_proj"),
+                "down_proj",
+                &mut m.down_proj,
+            ));
+        }
+        if let Some(h) = &mut self.lm_head {
+            out.push(("lm_head".to_string(), "lm_head", h));
+        }
+        out
+    }
+
+    /// Whether any layer carries an adapter.
+    pub fn has_lora(&self) -> bool {
+        self.lora_sites().iter().any(|(_, _, l)| l.lora.is_some())
+    }
+
+    /// The PEFT keys and shapes a LoRA of `cfg` on this model has, in model order, after
+    /// checking `cfg` against the model (see [`Qwen3Vl::apply_lora`] for the errors).
+    pub fn lora_layout(&self, cfg: &LoraConfig) -> Result<Vec<(String, [usize; 2])>> {
+        cfg.validate()?;
+        if cfg.targets_lm_head() && self.lm_head.is_none() {
+            return Err(ModelError::Input(format!(
+                "LoRA target lm_head: this model's head is tied to embed_tokens \
+                 (tie_word_embeddings = true), so a LoRA on lm_head would also change the input \
+                 embeddings once merged; leave lm_head out of the targets (SPEC §5; {:?})",
+                cfg.without_lm_head().targets
+            )));
+        }
+        let mut out = Vec::new();
+        for (path, target, lin) in self.lora_sites() {
+            if !cfg.targets.iter().any(|t| t == target) {
+                continue;
+            }
+            let [d_out, d_in] = lin.weight.val().dims();
+            let p = peft_prefix(&path);
+            out.push((format!("{p}.lora_A.weight"), [cfg.rank, d_in]));
+            out.push((format!("{p}.lora_B.weight"), [d_out, cfg.rank]));
+        }
+        Ok(out)
+    }
+
+    /// Freezes every base parameter and adds a fresh adapter (B = 0) to each targeted layer.
+    ///
+    /// Errors, leaving the model unchanged: an invalid `cfg`, a model that already has
+    /// adapters (merge them or load the base again), `lm_head` targeted on a tied head.
+    pub fn apply_lora(&mut self, cfg: &LoraConfig, seed: u64) -> Result<()> {
+        self.lora_layout(cfg)?;
+        if self.has_lora() {
+            return Err(ModelError::Input(
+                "apply_lora: the model already has LoRA adapters (merge them with merge_lora \
+                 or load the base again)"
+                    .into(),
+            ));
+        }
+        self.freeze_base();
+        for (path, target, lin) in self.lora_sites_mut() {
+            if !cfg.targets.iter().any(|t| t == target) {
+                continue;
+            }
+            let w = lin.weight.val();
+            let [d_out, d_in] = w.dims();
+            lin.lora = Some(LoraAdapter::init(
+                &path,
+                d_in,
+                d_out,
+                cfg,
+                seed,
+                &w.device(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks every parameter as not requiring gradients except the LoRA matrices, so a
+    /// backward pass computes (and the optimiser updates) the adapters only.
+    pub fn freeze_base(&mut self) {
+        *self = self.clone().no_grad();
+        for (_, _, lin) in self.lora_sites_mut() {
+            if let Some(l) = lin.lora.as_mut() {
+                l.lora_a = l.lora_a.clone().set_require_grad(true);
+                l.lora_b = l.lora_b.clone().set_require_grad(true);
+            }
+        }
+    }
+
+    /// Number of LoRA parameters (the trainable ones after [`Qwen3Vl::apply_lora`]).
+    pub fn lora_parameters_count(&self) -> usize {
+        self.lora_sites()
+            .iter()
+            .filter_map(|(_, _, l)| l.lora.as_ref())
+            .map(|l| l.num_params())
+            .sum()
+    }
+
+    /// Folds every adapter into its base weight (`W += scale · B · A`, rounded to the base
+    /// dtype as PEFT's `merge_and_unload` does) and removes the adapters. Returns how many
+    /// layers were merged.
+    pub fn merge_lora(&mut self) -> usize {
+        let mut n = 0;
+        for (_, _, lin) in self.lora_sites_mut() {
+            let Some(l) = lin.lora.take() else { continue };
+            let w = lin.weight.val();
+            let rg = lin.weight.is_require_grad();
+            let merged = (w.clone() + l.delta_weight().cast(w.dtype())).detach();
+            lin.weight = Param::initialized(lin.weight.id, merged.set_require_grad(rg));
+            n += 1;
+        }
+        n
+    }
+
+    /// The adapters' matrices under their PEFT keys
+    /// (`base_model.model.model.language_model.layers.{i}.self_attn.q_proj.lora_A.weight`, …),
+    /// in model order, f32.
+    pub fn lora_state(&self) -> Vec<(String, Tensor<B, 2>)> {
+        let mut out = Vec::new();
+        for (path, _, lin) in self.lora_sites() {
+            if let Some(l) = &lin.lora {
+                let p = peft_prefix(&path);
+                out.push((format!("{p}.lora_A.weight"), l.lora_a.val()));
+                out.push((format!("{p}.lora_B.weight"), l.lora_b.val()));
+            }
+        }
+        out
+    }
+
+    /// Replaces the adapters' matrices by `state` (PEFT keys, as [`Qwen3Vl::lora_state`]
+    /// gives them), keeping their ids and gradient flags. Every adapter's A and B must be
+    /// given with its shape, and nothing else; otherwise the error lists every problem and
+    /// the model is unchanged.
+    pub fn load_lora_state(&mut self, state: Vec<(String, Tensor<B, 2>)>) -> Result<()> {
+        let expected: Vec<(String, [usize; 2])> = self
+            .lora_state()
+            .into_iter()
+            .map(|(k, t)| (k, t.dims()))
+            .collect();
+        if expected.is_empty() {
+            return Err(ModelError::Input(
+                "load_lora_state: the model has no LoRA adapters (apply_lora first)".into(),
+            ));
+        }
+        let given: Vec<(String, Vec<usize>)> = state
+            .iter()
+            .map(|(k, t)| (k.clone(), t.dims().to_vec()))
+            .collect();
+        let problems = check_layout(&expected, &given, None);
+        if !problems.is_empty() {
+            return Err(ModelError::Checkpoint {
+                dir: "LoRA state".into(),
+                report: problems.join("\n"),
+            });
+        }
+        let mut state: HashMap<String, Tensor<B, 2>> = state.into_iter().collect();
+        for (path, _, lin) in self.lora_sites_mut() {
+            let Some(l) = lin.lora.as_mut() else { continue };
+            let p = peft_prefix(&path);
+            for (suffix, param) in [("lora_A", &mut l.lora_a), ("lora_B", &mut l.lora_b)] {
+                let t = state
+                    .remove(&format!("{p}.{suffix}.weight"))
+                    .expect("checked above");
+                let rg = param.is_require_grad();
+                *param =
+                    Param::initialized(param.id, t.cast(DType::F32).detach().set_require_grad(rg));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compares given `(key, shape)` pairs with the expected layout; one line per problem
+/// (missing, wrong shape, rank differing from the configuration's r, unexpected).
+fn check_layout(
+    expected: &[(String, [usize; 2])],
+    given: &[(String, Vec<usize>)],
+    rank: Option<usize>,
+) -> Vec<String> {
+    let given_map: BTreeMap<&str, &[usize]> = given
+        .iter()
+        .map(|(k, s)| (k.as_str(), s.as_slice()))
+        .collect();
+    let want: BTreeSet<&str> = expected.iter().map(|(k, _)| k.as_str()).collect();
+    let mut out = Vec::new();
+    for (key, shape) in expected {
+        match given_map.get(key.as_str()) {
+            None => out.push(format!("  missing     {key} {shape:?}")),
+            Some(s) if *s != shape.as_slice() => {
+                let is_a = key.ends_with(".lora_A.weight");
+                let file_rank = if is_a { s.first() } else { s.get(1) };
+                match (rank, file_rank) {
+                    (Some(r), Some(&fr)) if s.len() == 2 && fr != r => out.push(format!(
+                        "  r mismatch  {key}: the tensor has rank {fr} ({s:?}), the \
+                         configuration says r = {r}"
+                    )),
+                    _ => out.push(format!(
+                        "  wrong shape {key}: file has {s:?}, model needs {shape:?}"
+                    )),
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, shape) in given {
+        if !want.contains(key.as_str()) {
+            out.push(format!("  unexpected  {key} {shape:?}"));
+        }
+    }
+    out
+}
+
+impl<B: Backend> Qwen3VlMultimodal<B> {
+    /// [`Qwen3Vl::apply_lora`] on the decoder, with the vision tower frozen too (SPEC §5: the
+    /// tower is not trained).
+    pub fn apply_lora(&mut self, cfg: &LoraConfig, seed: u64) -> Result<()> {
+        self.model.apply_lora(cfg, seed)?;
+        self.visual = self.visual.clone().no_grad();
+        Ok(())
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> ModelError {
+    ModelError::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+fn data_err(e: covip_data::error::DataError) -> ModelError {
+    ModelError::Input(e.to_string())
+}
+
+/// `adapter_config.json` as written: what PEFT's `LoraConfig` reads, with the options this
+/// implementation does not have spelled out as off.
+fn peft_config_json(cfg: &LoraConfig, base_model_name_or_path: &str) -> serde_json::Value {
+    // Integral α is written as an integer, as PEFT writes it (its field is typed int).
+    let alpha = if cfg.alpha.fract() == 0.0 && cfg.alpha.abs() < 1e15 {
+        serde_json::json!(cfg.alpha as i64)
+    } else {
+        serde_json::json!(cfg.alpha)
+    };
+    serde_json::json!({
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": cfg.rank,
+        "lora_alpha": alpha,
+        "lora_dropout": cfg.dropout,
+        "target_modules": cfg.targets,
+        "bias": "none",
+        "base_model_name_or_path": base_model_name_or_path,
+        "fan_in_fan_out": false,
+        "inference_mode": true,
+        "init_lora_weights": true,
+        "use_rslora": false,
+        "use_dora": false,
+        "modules_to_save": null,
+        "layers_to_transform": null,
+        "layers_pattern": null,
+        "rank_pattern": {},
+        "alpha_pattern": {},
+        "revision": null,
+    })
+}
+
+/// Writes `model`'s adapters as a PEFT folder: `dir/adapter_config.json` and
+/// `dir/adapter_model.safetensors` (f32), each written atomically (temporary file + rename).
+///
+/// `cfg` must be the configuration the adapters were made with (same targets and r, same
+/// scale); otherwise an error says what differs. When `lm_head` is trained, the export
+/// succeeds and logs [`VLLM_LM_HEAD_NOTE`] as a warning.
+pub fn export_peft_adapter<B: Backend>(
+    model: &Qwen3Vl<B>,
+    cfg: &LoraConfig,
+    base_model_name_or_path: &str,
+    dir: &Path,
+) -> Result<()> {
+    let layout = model.lora_layout(cfg)?;
+    let state = model.lora_state();
+    if state.is_empty() {
+        return Err(ModelError::Input(
+            "export_peft_adapter: the model has no LoRA adapters".into(),
+        ));
+    }
+    let given: Vec<(String, Vec<usize>)> = state
+        .iter()
+        .map(|(k, t)| (k.clone(), t.dims().to_vec()))
+        .collect();
+    let mut problems = check_layout(&layout, &given, Some(cfg.rank));
+    for (path, _, lin) in model.lora_sites() {
+        if let Some(l) = &lin.lora
+            && ((l.scale - cfg.scale()).abs() > 1e-12 * cfg.scale().abs()
+                || l.dropout != cfg.dropout)
+        {
+            problems.push(format!(
+                "  {path}: adapter has scale {} and dropout {}, the configuration gives \
+                 α / r = {} and dropout {}",
+                l.scale,
+                l.dropout,
+                cfg.scale(),
+                cfg.dropout
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ModelError::Checkpoint {
+            dir: format!(
+                "{} (export: the model's adapters and the configuration differ)",
+                dir.display()
+            ),
+            report: problems.join("\n"),
+        });
+    }
+    if cfg.targets_lm_head() {
+        tracing::warn!("{}: {VLLM_LM_HEAD_NOTE}", dir.display());
+    }
+    let weights_path = dir.join(ADAPTER_WEIGHTS);
+    let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(state.len());
+    for (key, t) in state {
+        let shape = t.dims().to_vec();
+        let v: Vec<f32> = t
+            .cast(DType::F32)
+            .into_data()
+            .to_vec()
+            .map_err(|e| ModelError::Input(format!("{key}: {e:?}")))?;
+        bufs.push((key, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()));
+    }
+    let st = |e: safetensors::SafeTensorError| ModelError::Safetensors {
+        path: weights_path.display().to_string(),
+        msg: e.to_string(),
+    };
+    let views = bufs
+        .iter()
+        .map(|(k, s, b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map(|v| (k.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(st)?;
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(st)?;
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    covip_data::io::write_atomic(&weights_path, &bytes).map_err(data_err)?;
+    covip_data::io::write_json_atomic(
+        &dir.join(ADAPTER_CONFIG),
+        &peft_config_json(cfg, base_model_name_or_path),
+    )
+    .map_err(data_err)?;
+    Ok(())
+}
+
+/// The fields of a PEFT `adapter_config.json` this loader reads; the others are ignored.
+#[derive(Debug, Deserialize)]
+struct PeftConfigIn {
+    peft_type: Option<String>,
+    r: usize,
+    lora_alpha: f64,
+    #[serde(default)]
+    lora_dropout: f64,
+    target_modules: serde_json::Value,
+    #[serde(default)]
+    bias: Option<String>,
+    #[serde(default)]
+    use_dora: bool,
+    #[serde(default)]
+    use_rslora: bool,
+    #[serde(default)]
+    fan_in_fan_out: bool,
+    #[serde(default)]
+    rank_pattern: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    alpha_pattern: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    layers_to_transform: serde_json::Value,
+    #[serde(default)]
+    modules_to_save: serde_json::Value,
+}
+
+/// Reads and checks `dir/adapter_config.json`: a plain LoRA (no DoRA, rsLoRA, per-layer ranks,
+/// bias or saved modules) on known target names, given as a list.
+pub fn read_peft_config(dir: &Path) -> Result<LoraConfig> {
+    let path = dir.join(ADAPTER_CONFIG);
+    let cfg_err = |msg: String| ModelError::Config {
+        path: path.display().to_string(),
+        msg,
+    };
+    let len = std::fs::metadata(&path)
+        .map_err(|e| io_err(&path, e))?
+        .len();
+    if len > MAX_CONFIG_BYTES {
+        return Err(cfg_err(format!(
+            "{len} bytes, more than the {MAX_CONFIG_BYTES} an adapter configuration may have"
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let c: PeftConfigIn =
+        serde_path_to_error::deserialize(de).map_err(|e| cfg_err(e.to_string()))?;
+    if let Some(t) = &c.peft_type
+        && t != "LORA"
+    {
+        return Err(cfg_err(format!("peft_type {t:?}: only LORA is supported")));
+    }
+    let mut unsupported = Vec::new();
+    if c.use_dora {
+        unsupported.push("use_dora = true");
+    }
+    if c.use_rslora {
+        unsupported.push("use_rslora = true");
+    }
+    if c.fan_in_fan_out {
+        unsupported.push("fan_in_fan_out = true");
+    }
+    if c.bias.as_deref().is_some_and(|b| b != "none") {
+        unsupported.push("bias other than \"none\"");
+    }
+    if c.rank_pattern.as_ref().is_some_and(|m| !m.is_empty()) {
+        unsupported.push("a rank_pattern");
+    }
+    if c.alpha_pattern.as_ref().is_some_and(|m| !m.is_empty()) {
+        unsupported.push("an alpha_pattern");
+    }
+    if !c.layers_to_transform.is_null() {
+        unsupported.push("layers_to_transform");
+    }
+    if !(c.modules_to_save.is_null() || c.modules_to_save.as_array().is_some_and(Vec::is_empty)) {
+        unsupported.push("modules_to_save");
+    }
+    if !unsupported.is_empty() {
+        return Err(cfg_err(format!(
+            "unsupported PEFT options: {}",
+            unsupported.join(", ")
+        )));
+    }
+    let targets = match &c.target_modules {
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| cfg_err(format!("target_modules: {v} is not a module name")))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        other => {
+            return Err(cfg_err(format!(
+                "target_modules {other}: only a list of module names is supported (not a \
+                 regular expression or \"all-linear\")"
+            )));
+        }
+    };
+    let cfg = LoraConfig {
+        rank: c.r,
+        alpha: c.lora_alpha,
+        dropout: c.lora_dropout,
+        targets,
+    };
+    cfg.validate().map_err(|e| cfg_err(e.to_string()))?;
+    Ok(cfg)
+}
+
+/// Loads the PEFT adapter in `dir` over `model` (a base without adapters): reads and checks
+/// `adapter_config.json`, checks every key and shape of `adapter_model.safetensors` against the
+/// model (errors name the file and each missing, unexpected or mis-shaped key, and an r that
+/// differs from the configuration's), then attaches the adapters (base frozen). Returns the
+/// configuration. On error the model is unchanged.
+pub fn load_peft_adapter<B: Backend>(model: &mut Qwen3Vl<B>, dir: &Path) -> Result<LoraConfig> {
+    let cfg = read_peft_config(dir)?;
+    if model.has_lora() {
+        return Err(ModelError::Input(format!(
+            "{}: the model already has LoRA adapters (load the adapter over a base)",
+            dir.display()
+        )));
+    }
+    let layout = model
+        .lora_layout(&cfg)
+        .map_err(|e| ModelError::Input(format!("{}: {e}", dir.join(ADAPTER_CONFIG).display())))?;
+    let path = dir.join(ADAPTER_WEIGHTS);
+    let st_err = |msg: String| ModelError::Safetensors {
+        path: path.display().to_string(),
+        msg,
+    };
+    // The file can hold at most the expected tensors as f32 plus a header: anything larger is
+    // refused before it is read.
+    let expected_bytes: u64 = layout.iter().map(|(_, [a, b])| (a * b * 4) as u64).sum();
+    let limit = expected_bytes + (16 << 20);
+    let len = std::fs::metadata(&path)
+        .map_err(|e| io_err(&path, e))?
+        .len();
+    if len > limit {
+        return Err(st_err(format!(
+            "{len} bytes, more than the {limit} this adapter's tensors can take"
+        )));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| st_err(e.to_string()))?;
+    let given: Vec<(String, Vec<usize>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec()))
+        .collect();
+    let mut problems = check_layout(&layout, &given, Some(cfg.rank));
+    for (k, v) in st.tensors() {
+        if !matches!(
+            v.dtype(),
+            safetensors::Dtype::F32 | safetensors::Dtype::BF16 | safetensors::Dtype::F16
+        ) {
+            problems.push(format!(
+                "  bad dtype   {k}: {:?} (need f32, bf16 or f16)",
+                v.dtype()
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ModelError::Checkpoint {
+            dir: path.display().to_string(),
+            report: problems.join("\n"),
+        });
+    }
+    let device = model.language_model.embed_tokens.val().device();
+    let mut state = Vec::with_capacity(layout.len());
+    for (key, shape) in &layout {
+        let v = st.tensor(key).map_err(|e| st_err(format!("{key}: {e}")))?;
+        let dtype = match v.dtype() {
+            safetensors::Dtype::BF16 => DType::BF16,
+            safetensors::Dtype::F16 => DType::F16,
+            _ => DType::F32,
+        };
+        let data = TensorData::from_bytes_vec(v.data().to_vec(), shape.to_vec(), dtype);
+        let data = if dtype == DType::F32 {
+            data
+        } else {
+            data.convert_dtype(DType::F32)
+        };
+        state.push((
+            key.clone(),
+            Tensor::<B, 2>::from_data(data, (&device, DType::F32)),
+        ));
+    }
+    let mut adapted = model.clone();
+    adapted.apply_lora(&cfg, 0)?;
+    adapted.load_lora_state(state)?;
+    *model = adapted;
+    Ok(cfg)
+}
