@@ -129,6 +129,24 @@ fn endpoints_answer_in_vllm_shapes() {
             .any(|c| c["choices"][0]["finish_reason"].is_string())
     );
 
+    // Streamed log-probs are the non-streamed ones, entry for entry.
+    let mut lb = greedy_chat("Say something.", 12);
+    lb["logprobs"] = json!(true);
+    lb["top_logprobs"] = json!(2);
+    let whole = s.post(CHAT, &lb).json()["choices"][0]["logprobs"]["content"].clone();
+    lb["stream"] = json!(true);
+    let mut pieces = Vec::new();
+    for d in s.post(CHAT, &lb).sse_data() {
+        if d == "[DONE]" {
+            break;
+        }
+        let v: Value = serde_json::from_str(&d).unwrap();
+        if let Some(a) = v["choices"][0]["logprobs"]["content"].as_array() {
+            pieces.extend(a.iter().cloned());
+        }
+    }
+    assert_eq!(Value::Array(pieces), whole);
+
     // n samples with a seed reproduce.
     let nb =
         json!({"messages": user("Hello"), "n": 3, "seed": 7, "temperature": 1.0, "max_tokens": 6});

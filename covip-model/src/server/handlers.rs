@@ -24,7 +24,7 @@ use crate::server::params::{self, Limits, MAX_TOP_LOGPROBS, Params};
 use crate::server::protocol::{
     ChatChoice, ChatLogprob, ChatLogprobs, ChatMessageOut, ChatRequest, ChatResponse,
     CompletionChoice, CompletionLogprobs, CompletionRequest, CompletionResponse, ModelCard,
-    ModelList, PromptSpec, TopLogprob, Usage,
+    ModelList, PromptSpec, TopLogprob, TopMap, Usage,
 };
 use crate::server::stream;
 
@@ -194,11 +194,11 @@ async fn chat(
     check_model(&s, req.model.as_deref())?;
     let prepared = prepare(&s, move |s| prepare_chat(s, req)).await?;
     let id = format!("chatcmpl-{}", request_suffix(&s));
-    let (guard, rx) = submit(&s, &prepared)?;
+    let (mut guard, rx) = submit(&s, &prepared)?;
     if prepared.params.stream {
         return Ok(stream::chat_stream(s, id, prepared, guard, rx));
     }
-    let (text, usage) = collect(&s, &prepared, &guard, rx).await?;
+    let (text, usage) = collect(&s, &prepared, &mut guard, rx).await?;
     let choices = text
         .choices
         .into_iter()
@@ -235,11 +235,11 @@ async fn completions(
     check_model(&s, req.model.as_deref())?;
     let prepared = prepare(&s, move |s| prepare_completion(s, req)).await?;
     let id = format!("cmpl-{}", request_suffix(&s));
-    let (guard, rx) = submit(&s, &prepared)?;
+    let (mut guard, rx) = submit(&s, &prepared)?;
     if prepared.params.stream {
         return Ok(stream::completion_stream(s, id, prepared, guard, rx));
     }
-    let (text, usage) = collect(&s, &prepared, &guard, rx).await?;
+    let (text, usage) = collect(&s, &prepared, &mut guard, rx).await?;
     let choices = text
         .choices
         .into_iter()
@@ -365,7 +365,7 @@ pub(crate) fn apply_event(
 async fn collect(
     s: &AppState,
     p: &Prepared,
-    guard: &CancelGuard,
+    guard: &mut CancelGuard,
     mut rx: UnboundedReceiver<EngineEvent>,
 ) -> Result<(RequestText, Usage), ApiError> {
     let mut text = new_text(p);
@@ -377,6 +377,8 @@ async fn collect(
         };
         apply_event(s, &mut text, guard, ev)?;
     }
+    // Every choice has ended in the engine (or was cancelled there): nothing to cancel.
+    guard.finished = true;
     let usage = Usage::new(p.prompt.len(), text.completion_tokens());
     Ok((text, usage))
 }
@@ -442,12 +444,9 @@ pub(crate) fn completion_logprobs(
         out.tokens.push(token_text(s, *id));
         out.token_logprobs.push(lp.logprob);
         out.text_offset.push(offsets.get(i).copied().unwrap_or(0));
-        out.top_logprobs.push(
-            lp.top
-                .iter()
-                .map(|&(t, l)| (token_text(s, t), Value::from(l)))
-                .collect(),
-        );
+        out.top_logprobs.push(TopMap(
+            lp.top.iter().map(|&(t, l)| (token_text(s, t), l)).collect(),
+        ));
     }
     out
 }

@@ -251,7 +251,23 @@ pub struct CompletionLogprobs {
     pub text_offset: Vec<usize>,
     pub token_logprobs: Vec<f32>,
     pub tokens: Vec<String>,
-    pub top_logprobs: Vec<serde_json::Map<String, Value>>,
+    pub top_logprobs: Vec<TopMap>,
+}
+
+/// One position's `{token: logprob}` object of the legacy completions shape, in order of
+/// likelihood (kept as pairs: log-probs print as the f32 values they are).
+#[derive(Debug, Clone, Default)]
+pub struct TopMap(pub Vec<(String, f32)>);
+
+impl Serialize for TopMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -40,8 +40,7 @@ fn sse_response(rx: mpsc::Receiver<Result<Bytes, Infallible>>) -> Response {
 }
 
 /// Sends one `data:` event; false when the client is gone.
-async fn send<T: Serialize>(tx: &Tx, v: &T) -> bool {
-    let json = serde_json::to_string(v).unwrap_or_else(|_| "{}".into());
+async fn send(tx: &Tx, json: String) -> bool {
     tx.send(Ok(Bytes::from(format!("data: {json}\n\n"))))
         .await
         .is_ok()
@@ -54,11 +53,11 @@ async fn send_done(tx: &Tx) {
 /// What the two endpoints' chunk writers have in common.
 trait Chunks: Send + 'static {
     /// Chunks sent before any token (the chat role announcement).
-    fn opening(&self, n: usize) -> Vec<serde_json::Value>;
+    fn opening(&self, n: usize) -> Vec<String>;
     /// The chunk for choice `c` after a change, if there is anything to say.
-    fn update(&self, s: &AppState, text: &mut RequestText, c: usize) -> Option<serde_json::Value>;
+    fn update(&self, s: &AppState, text: &mut RequestText, c: usize) -> Option<String>;
     /// The `usage` chunk.
-    fn usage(&self, usage: Usage) -> serde_json::Value;
+    fn usage(&self, usage: Usage) -> String;
 }
 
 struct Head {
@@ -92,15 +91,17 @@ impl ChatChunks {
     }
 }
 
-fn to_value<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+/// The JSON text of a chunk (serialised directly: log-probs print as the f32 values they
+/// are, exactly as in the non-streamed answer).
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
 }
 
 impl Chunks for ChatChunks {
-    fn opening(&self, n: usize) -> Vec<serde_json::Value> {
+    fn opening(&self, n: usize) -> Vec<String> {
         (0..n)
             .map(|index| {
-                to_value(&self.chunk(
+                to_json(&self.chunk(
                     vec![ChatChunkChoice {
                         index,
                         delta: ChatDelta {
@@ -116,7 +117,7 @@ impl Chunks for ChatChunks {
             .collect()
     }
 
-    fn update(&self, s: &AppState, text: &mut RequestText, c: usize) -> Option<serde_json::Value> {
+    fn update(&self, s: &AppState, text: &mut RequestText, c: usize) -> Option<String> {
         let delta = text.take_delta(c);
         let st = &mut text.choices[c];
         let new_lps = &st.logprobs[st.logprobs_sent.min(st.logprobs.len())..];
@@ -126,7 +127,7 @@ impl Chunks for ChatChunks {
         }
         let logprobs = self.logprobs.then(|| chat_logprobs(s, new_lps));
         st.logprobs_sent = st.logprobs.len();
-        Some(to_value(&self.chunk(
+        Some(to_json(&self.chunk(
             vec![ChatChunkChoice {
                 index: c,
                 delta: ChatDelta {
@@ -140,8 +141,8 @@ impl Chunks for ChatChunks {
         )))
     }
 
-    fn usage(&self, usage: Usage) -> serde_json::Value {
-        to_value(&self.chunk(Vec::new(), Some(Some(usage))))
+    fn usage(&self, usage: Usage) -> String {
+        to_json(&self.chunk(Vec::new(), Some(Some(usage))))
     }
 }
 
@@ -168,11 +169,11 @@ impl CompletionChunks {
 }
 
 impl Chunks for CompletionChunks {
-    fn opening(&self, _: usize) -> Vec<serde_json::Value> {
+    fn opening(&self, _: usize) -> Vec<String> {
         Vec::new()
     }
 
-    fn update(&self, s: &AppState, text: &mut RequestText, c: usize) -> Option<serde_json::Value> {
+    fn update(&self, s: &AppState, text: &mut RequestText, c: usize) -> Option<String> {
         let delta = text.take_delta(c);
         let st = &mut text.choices[c];
         let from = st.logprobs_sent.min(st.logprobs.len());
@@ -184,7 +185,7 @@ impl Chunks for CompletionChunks {
             .logprobs
             .then(|| completion_logprobs(s, &st.logprobs[from..], &st.offsets[from..]));
         st.logprobs_sent = st.logprobs.len();
-        Some(to_value(&self.chunk(
+        Some(to_json(&self.chunk(
             vec![CompletionChoice {
                 index: c,
                 text: delta,
@@ -195,8 +196,8 @@ impl Chunks for CompletionChunks {
         )))
     }
 
-    fn usage(&self, usage: Usage) -> serde_json::Value {
-        to_value(&self.chunk(Vec::new(), Some(Some(usage))))
+    fn usage(&self, usage: Usage) -> String {
+        to_json(&self.chunk(Vec::new(), Some(Some(usage))))
     }
 }
 
@@ -263,7 +264,7 @@ async fn pump(
     tx: Tx,
 ) {
     for c in chunks.opening(p.params.n) {
-        if !send(&tx, &c).await {
+        if !send(&tx, c).await {
             return;
         }
     }
@@ -273,7 +274,7 @@ async fn pump(
             let e = crate::server::errors::ApiError::unavailable(
                 "the engine stopped before the request finished",
             );
-            let _ = send(&tx, &e.body()).await;
+            let _ = send(&tx, e.body().to_string()).await;
             send_done(&tx).await;
             return;
         };
@@ -281,13 +282,13 @@ async fn pump(
             Ok(Applied::Touched(c)) | Ok(Applied::StopString(c)) => c,
             Ok(Applied::Nothing) | Ok(Applied::Failed(_)) => continue,
             Err(e) => {
-                let _ = send(&tx, &e.body()).await;
+                let _ = send(&tx, e.body().to_string()).await;
                 send_done(&tx).await;
                 return;
             }
         };
         if let Some(chunk) = chunks.update(&s, &mut text, c)
-            && !send(&tx, &chunk).await
+            && !send(&tx, chunk).await
         {
             // The client is gone: dropping the guard cancels the request.
             return;
@@ -296,7 +297,7 @@ async fn pump(
     guard.finished = true;
     if p.params.include_usage {
         let usage = Usage::new(p.prompt.len(), text.completion_tokens());
-        if !send(&tx, &chunks.usage(usage)).await {
+        if !send(&tx, chunks.usage(usage)).await {
             return;
         }
     }
