@@ -467,3 +467,54 @@ fn serve_runs_every_set_with_and_without_cag_and_resumes() {
     }
     server.terminate();
 }
+
+#[test]
+fn local_checkpoint_answers_lsd_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = serve_common::fixture_model();
+    let data = set_file("lsd");
+    let args = [
+        "diagnose",
+        "--set",
+        "lsd",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--max-tokens",
+        "4",
+        "--out",
+        "lsd.json",
+    ];
+    let stdout = ok(&covip(&args, dir.path()));
+    assert!(stdout.contains("LSD (without CAG)"), "{stdout}");
+    let n = records("lsd").len();
+    let v = read_json(&dir.path().join("lsd.json"));
+    assert_shape(&v, "lsd", json!(false), n);
+    // Resumed from the log: nothing generated, the same file.
+    let before = std::fs::read(dir.path().join("lsd.json")).unwrap();
+    let out = covip(&args, dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{n} found")) && err.contains("0 to do"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.path().join("lsd.json")).unwrap(), before);
+    // Two sources at once are refused.
+    let out = covip(
+        &[
+            "diagnose",
+            "--set",
+            "lsd",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--responses",
+            "x.json",
+        ],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+}
