@@ -318,11 +318,16 @@ fn digest(value: &serde_json::Value) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A stable description of a conversation: roles, texts, and images by path (or by the
-/// digest of embedded bytes).
+/// A stable description of a conversation: roles, texts, and images by canonical path (or
+/// by the digest of embedded bytes).
 fn conversation_key(messages: &[Message]) -> serde_json::Value {
     let image = |img: &ImageRef| match img {
-        ImageRef::Path(p) => serde_json::json!({"path": p.to_string_lossy()}),
+        // Canonical, so that the same set read through another relative path (from another
+        // working directory) still finds its log entries.
+        ImageRef::Path(p) => {
+            let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            serde_json::json!({"path": p.to_string_lossy()})
+        }
         ImageRef::Embedded { bytes, .. } => {
             let d = Sha256::digest(bytes);
             serde_json::json!({"sha256": d.iter().map(|b| format!("{b:02x}")).collect::<String>()})

@@ -465,3 +465,34 @@ fn default_log_names() {
         PathBuf::from("d/r.json.log.jsonl")
     );
 }
+
+#[test]
+fn the_log_is_found_through_another_path_to_the_same_set() {
+    let raw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/diagnostics/itr.jsonl");
+    let canonical = std::fs::canonicalize(&raw).unwrap();
+    assert_ne!(raw, canonical);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let mut runs = Vec::new();
+    for path in [&raw, &canonical] {
+        let samples = read_diagnostic_set(path, DiagnosticKind::Itr).unwrap();
+        let mut fake = Fake::new(&samples);
+        let r = run_diagnose(
+            &samples,
+            ResponseSource::Generate {
+                generator: &mut fake,
+                cag: false,
+            },
+            None,
+            &DiagnoseOptions::default(),
+            &log,
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        runs.push((fake.seen.borrow().len(), r));
+    }
+    assert_eq!(runs[0].0, runs[0].1.n);
+    assert_eq!(runs[1].0, 0, "the second path reuses the log");
+    assert_eq!(runs[0].1, runs[1].1);
+}
