@@ -830,3 +830,231 @@ pub fn load_peft_adapter<B: Backend>(model: &mut Qwen3Vl<B>, dir: &Path) -> Resu
     *model = adapted;
     Ok(cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+
+    fn t2<B: Backend>(v: Vec<f32>, shape: [usize; 2], dtype: DType) -> Tensor<B, 2> {
+        Tensor::from_data(
+            TensorData::new(v, shape).convert_dtype(dtype),
+            (&Default::default(), dtype),
+        )
+    }
+
+    /// W = [[1, 2], [3, 4], [5, 6]], b = [0.5, 0, −1], A = [[0.5, −1]], B = [[1], [2], [−1]],
+    /// α = 2, r = 1 (scale 2), x = [1, 3]:
+    /// W·x + b = [7.5, 15, 22]; A·x = −2.5; s·B·A·x = [−5, −10, 5]; y = [2.5, 5, 27].
+    fn hand_layer<B: Backend>(dtype: DType, dropout: f64) -> Linear<B> {
+        let cfg = LoraConfig {
+            rank: 1,
+            alpha: 2.0,
+            dropout,
+            targets: vec!["q_proj".into()],
+        };
+        let mut l = Linear::new(
+            t2(vec![1., 2., 3., 4., 5., 6.], [3, 2], dtype),
+            Some(Tensor::from_data(
+                TensorData::new(vec![0.5f32, 0., -1.], [3]).convert_dtype(dtype),
+                (&Default::default(), dtype),
+            )),
+        );
+        l.lora = Some(LoraAdapter::from_tensors(
+            "x",
+            t2(vec![0.5, -1.], [1, 2], DType::F32),
+            t2(vec![1., 2., -1.], [3, 1], DType::F32),
+            &cfg,
+        ));
+        l
+    }
+
+    #[test]
+    fn forward_is_wx_plus_scaled_bax() {
+        let l = hand_layer::<Flex>(DType::F32, 0.5);
+        // Flex is not an autodiff backend: no dropout even at p = 0.5.
+        let x = Tensor::<Flex, 3>::from_data(
+            TensorData::new(vec![1f32, 3.], [1, 1, 2]),
+            &Default::default(),
+        );
+        let y: Vec<f32> = l.forward(x).into_data().to_vec().unwrap();
+        assert_eq!(y, vec![2.5, 5.0, 27.0]);
+        // A bf16 base: the f32 update is cast at the boundary; every value here is exact in bf16.
+        let l = hand_layer::<Flex>(DType::BF16, 0.0);
+        let x = t2::<Flex>(vec![1., 3.], [1, 2], DType::BF16);
+        let y = l.forward(x);
+        assert_eq!(y.dtype(), DType::BF16);
+        let y: Vec<f32> = y.cast(DType::F32).into_data().to_vec().unwrap();
+        assert_eq!(y, vec![2.5, 5.0, 27.0]);
+        // Merging gives the same layer without the adapter: W + 2·B·A.
+        let a = l.lora.as_ref().unwrap().delta_weight();
+        let d: Vec<f32> = a.into_data().to_vec().unwrap();
+        assert_eq!(d, vec![1., -2., 2., -4., -1., 2.]);
+    }
+
+    #[test]
+    fn dropout_only_on_an_autodiff_backend() {
+        type A = Autodiff<Flex>;
+        let l = hand_layer::<A>(DType::F32, 0.5);
+        let rows = 256;
+        let x = Tensor::<A, 2>::from_data(
+            TensorData::new([1f32, 3.].repeat(rows), [rows, 2]),
+            &Default::default(),
+        );
+        let y: Vec<f32> = l.forward(x).into_data().to_vec().unwrap();
+        // Without dropout every row is [2.5, 5, 27]; with p = 0.5 each input is dropped or
+        // doubled, so rows take other values (all 256 rows equal: probability 4^-255).
+        let distinct: BTreeSet<u32> = y.chunks(3).map(|r| r[0].to_bits()).collect();
+        assert!(distinct.len() > 1, "{distinct:?}");
+        // The base part is untouched: W·x + b − y = the update only, a multiple of B.
+        for r in y.chunks(3) {
+            let d = [r[0] - 7.5, r[1] - 15.0, r[2] - 22.0];
+            assert!(
+                (d[1] - 2.0 * d[0]).abs() < 1e-4 && (d[2] + d[0]).abs() < 1e-4,
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn init_is_peft_s_and_seeded() {
+        let cfg = LoraConfig {
+            rank: 16,
+            ..LoraConfig::default()
+        };
+        let dev = Default::default();
+        let a = LoraAdapter::<Flex>::init("p", 100, 30, &cfg, 1, &dev);
+        let va: Vec<f32> = a.lora_a.val().into_data().to_vec().unwrap();
+        let vb: Vec<f32> = a.lora_b.val().into_data().to_vec().unwrap();
+        assert_eq!(
+            (a.lora_a.val().dims(), a.lora_b.val().dims()),
+            ([16, 100], [30, 16])
+        );
+        assert!(vb.iter().all(|&x| x == 0.0));
+        // kaiming_uniform_(a = √5) on fan_in 100: bound 1/√100 = 0.1; the draws fill it.
+        let max = va.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(max <= 0.1 && max > 0.09, "{max}");
+        let mean = va.iter().sum::<f32>() / va.len() as f32;
+        assert!(mean.abs() < 0.01, "{mean}");
+        assert_eq!(a.scale, 128.0 / 16.0);
+        let same = LoraAdapter::<Flex>::init("p", 100, 30, &cfg, 1, &dev);
+        let other_seed = LoraAdapter::<Flex>::init("p", 100, 30, &cfg, 2, &dev);
+        let other_path = LoraAdapter::<Flex>::init("q", 100, 30, &cfg, 1, &dev);
+        let vals =
+            |l: &LoraAdapter<Flex>| -> Vec<f32> { l.lora_a.val().into_data().to_vec().unwrap() };
+        assert_eq!(vals(&same), va);
+        assert_ne!(vals(&other_seed), va);
+        assert_ne!(vals(&other_path), va);
+        assert_eq!(same.lora_a.id, a.lora_a.id);
+        assert_eq!(other_seed.lora_b.id, a.lora_b.id);
+        assert_ne!(other_path.lora_a.id, a.lora_a.id);
+        assert_ne!(a.lora_a.id, a.lora_b.id);
+        // Fixed forever: the hash of a path never changes between builds.
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn config_defaults_and_validation() {
+        let d = LoraConfig::default();
+        assert_eq!(
+            (d.rank, d.alpha, d.dropout, d.scale()),
+            (64, 128.0, 0.05, 2.0)
+        );
+        assert_eq!(d.targets.len(), 8);
+        assert!(d.targets_lm_head() && !d.without_lm_head().targets_lm_head());
+        d.validate().unwrap();
+        let from_json: LoraConfig = serde_json::from_str(r#"{"rank": 8}"#).unwrap();
+        assert_eq!(
+            from_json,
+            LoraConfig {
+                rank: 8,
+                ..d.clone()
+            }
+        );
+        assert!(serde_json::from_str::<LoraConfig>(r#"{"rnak": 8}"#).is_err());
+        let bad = |c: LoraConfig, want: &str| {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        };
+        bad(
+            LoraConfig {
+                rank: 0,
+                ..d.clone()
+            },
+            "rank 0",
+        );
+        bad(
+            LoraConfig {
+                rank: MAX_RANK + 1,
+                ..d.clone()
+            },
+            "rank",
+        );
+        bad(
+            LoraConfig {
+                alpha: f64::NAN,
+                ..d.clone()
+            },
+            "alpha",
+        );
+        bad(
+            LoraConfig {
+                dropout: 1.0,
+                ..d.clone()
+            },
+            "dropout",
+        );
+        bad(
+            LoraConfig {
+                targets: vec![],
+                ..d.clone()
+            },
+            "no target",
+        );
+        bad(
+            LoraConfig {
+                targets: vec!["embed_tokens".into()],
+                ..d.clone()
+            },
+            "unknown target module \"embed_tokens\"",
+        );
+        bad(
+            LoraConfig {
+                targets: vec!["q_proj".into(), "q_proj".into()],
+                ..d.clone()
+            },
+            "twice",
+        );
+    }
+
+    #[test]
+    fn layout_problems_are_named() {
+        let expected = vec![
+            ("m.lora_A.weight".to_string(), [4, 10]),
+            ("m.lora_B.weight".to_string(), [6, 4]),
+        ];
+        let given = vec![
+            ("m.lora_A.weight".to_string(), vec![8, 10]),
+            ("n.lora_B.weight".to_string(), vec![6, 4]),
+        ];
+        let p = check_layout(&expected, &given, Some(4)).join("\n");
+        assert!(
+            p.contains("r mismatch  m.lora_A.weight: the tensor has rank 8"),
+            "{p}"
+        );
+        assert!(p.contains("missing     m.lora_B.weight [6, 4]"), "{p}");
+        assert!(p.contains("unexpected  n.lora_B.weight [6, 4]"), "{p}");
+        assert!(
+            check_layout(
+                &expected,
+                &[
+                    ("m.lora_A.weight".into(), vec![4, 10]),
+                    ("m.lora_B.weight".into(), vec![6, 4])
+                ],
+                Some(4)
+            )
+            .is_empty()
+        );
+    }
+}
