@@ -106,6 +106,50 @@ impl LoraConfig {
         }
     }
 
+    /// [`VLLM_LM_HEAD_NOTE`] when `lm_head` is a target (vLLM will refuse the adapter).
+    pub fn vllm_note(&self) -> Option<&'static str> {
+        self.targets_lm_head().then_some(VLLM_LM_HEAD_NOTE)
+    }
+
+    /// The number of LoRA parameters on a decoder of shape `text`, without building it:
+    /// r·(in + out) per targeted layer (184,573,952 for Qwen3-VL-8B with the defaults, as
+    /// SPEC §5 states). Errors as [`Qwen3Vl::apply_lora`] does on a tied head.
+    pub fn parameters_for(&self, text: &crate::config::TextConfig) -> Result<usize> {
+        self.validate()?;
+        if self.targets_lm_head() && text.tie_word_embeddings {
+            return Err(ModelError::Input(
+                "LoRA target lm_head: the head is tied to embed_tokens; leave lm_head out".into(),
+            ));
+        }
+        let names = crate::tensor_names::TextTensors::new(text);
+        let r = self.rank;
+        let per =
+            |wb: &crate::tensor_names::WeightBias| r * (wb.weight.shape[0] + wb.weight.shape[1]);
+        let has = |t: &str| self.targets.iter().any(|x| x == t);
+        let mut n = 0;
+        for l in &names.layers {
+            for (t, wb) in [
+                ("q_proj", &l.q_proj),
+                ("k_proj", &l.k_proj),
+                ("v_proj", &l.v_proj),
+                ("o_proj", &l.o_proj),
+                ("gate_proj", &l.gate_proj),
+                ("up_proj", &l.up_proj),
+                ("down_proj", &l.down_proj),
+            ] {
+                if has(t) {
+                    n += per(wb);
+                }
+            }
+        }
+        if let Some(h) = &names.lm_head
+            && has("lm_head")
+        {
+            n += r * (h.shape[0] + h.shape[1]);
+        }
+        Ok(n)
+    }
+
     /// Checks every field; the error names the field and the accepted range.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(ModelError::Input(format!("LoRA configuration: {msg}")));
@@ -147,7 +191,9 @@ pub struct LoraAdapter<B: Backend> {
     /// α / r.
     pub scale: f64,
     /// Dropout probability on the input; applied only on an autodiff backend, as burn's
-    /// `Dropout` does (`model.valid()` gives the inference model without it).
+    /// `Dropout` does (`model.valid()` gives the inference model without it). The mask comes
+    /// from the backend's generator: a trainer that must resume bit for bit seeds it
+    /// (`B::seed(device, ·)`) from its own state before each pass.
     pub dropout: f64,
 }
 
@@ -1025,6 +1071,63 @@ mod tests {
                 ..d.clone()
             },
             "twice",
+        );
+    }
+
+    fn text_config(
+        layers: usize,
+        hidden: usize,
+        inter: usize,
+        heads: usize,
+        vocab: usize,
+        tied: bool,
+    ) -> crate::config::TextConfig {
+        crate::config::TextConfig {
+            vocab_size: vocab,
+            hidden_size: hidden,
+            intermediate_size: inter,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            num_key_value_heads: 8,
+            head_dim: 128,
+            rms_norm_eps: 1e-6,
+            rope_theta: 5e6,
+            mrope_section: [24, 20, 20],
+            mrope_interleaved: true,
+            attention_bias: false,
+            hidden_act: "silu".into(),
+            tie_word_embeddings: tied,
+            max_position_embeddings: 262144,
+        }
+    }
+
+    #[test]
+    fn parameter_counts_of_the_released_shapes() {
+        // Qwen3-VL-8B (untied): SPEC §5 quotes 184,573,952 trainable parameters.
+        let b8 = text_config(36, 4096, 12288, 32, 151936, false);
+        assert_eq!(
+            LoraConfig::default().parameters_for(&b8).unwrap(),
+            184_573_952
+        );
+        // Qwen3-VL-2B ties its head: the default is refused, the head-less one counted.
+        let b2 = text_config(28, 2048, 6144, 16, 151936, true);
+        let e = LoraConfig::default().parameters_for(&b2).unwrap_err();
+        assert!(e.to_string().contains("lm_head"), "{e}");
+        // Per layer: 64·(2048+2048) + 2·64·(2048+1024) + 64·(2048+2048) + 3·64·(2048+6144).
+        let per_layer = 64 * (4096 + 2 * 3072 + 4096 + 3 * 8192);
+        assert_eq!(
+            LoraConfig::default()
+                .without_lm_head()
+                .parameters_for(&b2)
+                .unwrap(),
+            28 * per_layer
+        );
+        assert!(LoraConfig::default().vllm_note().is_some());
+        assert!(
+            LoraConfig::default()
+                .without_lm_head()
+                .vllm_note()
+                .is_none()
         );
     }
 

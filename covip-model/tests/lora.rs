@@ -88,6 +88,11 @@ fn zero_b_adapter_leaves_logits_unchanged() {
     .map(|(i, o)| 64 * (i + o))
     .sum();
     assert_eq!(m.lora_parameters_count(), 3 * per_layer + 64 * (64 + 448));
+    let cfg = covip_model::Qwen3VlConfig::from_file(&f32_dir().join("config.json")).unwrap();
+    assert_eq!(
+        LoraConfig::default().parameters_for(&cfg.text).unwrap(),
+        m.lora_parameters_count()
+    );
     // B = 0: the update is an exact zero, so the logits are the same bits.
     assert_eq!(logits(&m), want);
 }
