@@ -184,6 +184,16 @@ fn peft_round_trip_is_bit_exact_and_config_is_peft_s() {
         assert_eq!(f32_bits(ta), f32_bits(tb), "{ka}");
     }
     assert_eq!(logits(&back), logits(&m));
+    // The loaded adapters carry the ids a fresh application gives: optimiser state saved
+    // against one is found by the other.
+    let ids = |m: &Qwen3Vl<Flex>| -> Vec<u64> {
+        m.lora_sites()
+            .iter()
+            .filter_map(|(_, _, l)| l.lora.as_ref())
+            .flat_map(|l| [l.lora_a.id.val(), l.lora_b.id.val()])
+            .collect()
+    };
+    assert_eq!(ids(&back), ids(&m));
     assert!(VLLM_LM_HEAD_NOTE.contains("vLLM") && VLLM_LM_HEAD_NOTE.contains("merged"));
 }
 
@@ -512,6 +522,41 @@ fn gradients_reach_only_the_adapters() {
     for l in &lm.layers {
         assert!(l.input_layernorm.weight.grad(&grads).is_none());
         assert!(l.self_attn.q_norm.weight.grad(&grads).is_none());
+    }
+}
+
+#[test]
+fn gradients_cross_the_bf16_boundary() {
+    // A bf16 base (the GPU setting): the f32 adapters still get finite, non-zero gradients
+    // through the casts, and the base none.
+    type A = Autodiff<Flex>;
+    let dev = Default::default();
+    let mut m = load::<A>(&tied_dir());
+    assert_eq!(m.dtype(), DType::BF16);
+    let cfg = LoraConfig {
+        rank: 4,
+        dropout: 0.0,
+        ..LoraConfig::default().without_lm_head()
+    };
+    m.apply_lora(&cfg, 1).unwrap();
+    randomise(&mut m, 2, 0.05);
+    let s = score_continuations(&m, &[PROMPT.to_vec()], &[vec![7, 8, 9]], 420, &dev).unwrap();
+    let grads = s.logprobs.sum().neg().backward();
+    assert!(m.language_model.embed_tokens.grad(&grads).is_none());
+    for (path, _, lin) in m.lora_sites() {
+        assert!(lin.weight.grad(&grads).is_none(), "{path}");
+        let l = lin.lora.as_ref().unwrap();
+        for p in [&l.lora_a, &l.lora_b] {
+            let g = p
+                .grad(&grads)
+                .unwrap_or_else(|| panic!("{path}: no gradient"));
+            assert_eq!(g.dtype(), DType::F32, "{path}");
+            let g: Vec<f32> = g.into_data().to_vec().unwrap();
+            assert!(
+                g.iter().all(|x| x.is_finite()) && g.iter().any(|x| *x != 0.0),
+                "{path}"
+            );
+        }
     }
 }
 
