@@ -347,6 +347,16 @@ fn damaged_adapters_are_refused_with_the_file_and_key() {
     // Garbage instead of a safetensors file.
     std::fs::write(d.path().join(ADAPTER_WEIGHTS), b"not a safetensors file").unwrap();
     assert!(load_err(d.path()).contains(ADAPTER_WEIGHTS));
+
+    // A file far larger than the adapter's tensors can take is refused before it is read
+    // (sparse, so the test writes nothing).
+    let f = std::fs::File::create(d.path().join(ADAPTER_WEIGHTS)).unwrap();
+    f.set_len(1 << 30).unwrap();
+    let e = load_err(d.path());
+    assert!(
+        e.contains(ADAPTER_WEIGHTS) && e.contains("more than"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -437,6 +447,27 @@ fn bf16_base_with_f32_adapter_and_merged_export() {
         d <= 0.02 * top && d * 10.0 < effect,
         "merged vs adapted (bf16): {d}, largest logit {top}, adapters' effect {effect}"
     );
+
+    // A base folder that does not match the model (one decoder weight, of another shape):
+    // refused, naming the weights, before anything is written.
+    let fake = out.path().join("fake-base");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::copy(tied_dir().join("config.json"), fake.join("config.json")).unwrap();
+    let q0 = "model.language_model.layers.0.self_attn.q_proj.weight";
+    let zeros = vec![0u8; 4 * 4];
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 2], &zeros).unwrap();
+    safetensors::serialize_to_file([(q0, view)], None, &fake.join("model.safetensors")).unwrap();
+    let other = out.path().join("other");
+    let e = covip_model::export::export_merged(&fake, &m, &other)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("wrong shape {q0}")), "{e}");
+    assert!(
+        e.contains("missing     model.language_model.layers.2.mlp.down_proj.weight"),
+        "{e}"
+    );
+    assert!(!other.join("model.safetensors").exists());
 
     // Nothing is overwritten.
     let e = covip_model::export::export_merged(&tied_dir(), &m, &out_dir).unwrap_err();
