@@ -93,8 +93,9 @@ fn assert_shape(v: &Value, set: &str, cag: Value, n: usize) {
     assert!((mean - score).abs() < 1e-9, "{mean} vs {score}");
 }
 
-/// A loopback OpenAI-compatible judge: lists one model, and answers a chat completion whose
-/// prompt holds `resp-K` with `VERDICTS[K % 3]`. Records every request body.
+/// A loopback OpenAI-compatible server: lists one model, and answers a chat completion whose
+/// messages hold `resp-K` with `VERDICTS[K % 3]` (any other with `VERDICTS[0]`). Records every
+/// request body.
 struct FakeJudge {
     url: String,
     requests: Arc<Mutex<Vec<Value>>>,
@@ -154,7 +155,7 @@ fn serve_connection(stream: TcpStream, log: &Mutex<Vec<Value>>) {
             json!({"object": "list", "data": [{"id": "fake-judge", "object": "model"}]})
         } else {
             let req: Value = serde_json::from_slice(&body).unwrap();
-            let prompt = req["messages"][0]["content"].as_str().unwrap().to_string();
+            let prompt = req["messages"].to_string();
             log.lock().unwrap().push(req);
             let k: usize = prompt
                 .split("resp-")
@@ -517,4 +518,208 @@ fn local_checkpoint_answers_lsd_directly() {
         dir.path(),
     );
     assert!(!out.status.success());
+}
+
+/// The first `k` records of a bundled set, images made absolute, written to `dir`.
+fn subset(set: &str, k: usize, dir: &Path) -> PathBuf {
+    let base = set_file(set).parent().unwrap().canonicalize().unwrap();
+    let abs = |v: &Value| json!(base.join(v.as_str().unwrap()).to_str().unwrap());
+    let lines: Vec<String> = records(set)
+        .into_iter()
+        .take(k)
+        .map(|mut r| {
+            let ctx: Vec<Value> = r["images_context"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(abs)
+                .collect();
+            r["images_context"] = json!(ctx);
+            r["query_image"] = abs(&r["query_image"]);
+            r.to_string()
+        })
+        .collect();
+    let p = dir.join(format!("{set}.jsonl"));
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+/// `{key: text}` of a diagnose log.
+fn log_texts(p: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["key"].as_str().unwrap().to_string(),
+                v["value"]["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The endpoint sends the same conversations the local model renders (vision ids included):
+/// CAG's greedy captions through `covip serve` equal the local checkpoint's.
+#[test]
+fn endpoint_and_local_captions_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = subset("lsd", 2, d);
+    let server = serve_common::Serve::start(&[]);
+    let url = format!("{}/v1", server.base);
+    let model = serve_common::fixture_model();
+    let common = [
+        "diagnose",
+        "--set",
+        "lsd",
+        "--cag",
+        "--data",
+        data.to_str().unwrap(),
+        "--max-tokens",
+        "24",
+    ];
+    let mut a: Vec<&str> = common.to_vec();
+    a.extend(["--endpoint", url.as_str(), "--out", "served.json"]);
+    ok(&covip(&a, d));
+    let mut b: Vec<&str> = common.to_vec();
+    b.extend(["--model", model.to_str().unwrap(), "--out", "local.json"]);
+    ok(&covip(&b, d));
+    server.terminate();
+    let served = log_texts(&d.join("served.json.log.jsonl"));
+    let local = log_texts(&d.join("local.json.log.jsonl"));
+    for k in ["caption/0", "caption/1"] {
+        assert!(!served[k].is_empty(), "{k}");
+        assert_eq!(served[k], local[k], "{k}");
+    }
+}
+
+/// What goes over the wire to the endpoint: per set and variant the released structure, the
+/// released sampling, vision ids asked of the chat template, images as data URLs.
+#[test]
+fn endpoint_requests_follow_the_released_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fake = FakeJudge::start();
+    let mut seen = 0;
+    for (set, cag) in [("lsd", true), ("lsd", false), ("itr", true), ("lar", false)] {
+        let data = set_file(set);
+        let mut a = vec![
+            "diagnose",
+            "--set",
+            set,
+            "--data",
+            data.to_str().unwrap(),
+            "--endpoint",
+            fake.url.as_str(),
+            "--seed",
+            "100",
+        ];
+        if cag {
+            a.push("--cag");
+        }
+        if set == "lar" {
+            a.extend(["--judge", fake.url.as_str()]);
+        }
+        ok(&covip(&a, d));
+        let n = records(set).len();
+        let reqs: Vec<Value> = fake.requests.lock().unwrap()[seen..].to_vec();
+        seen += reqs.len();
+        let per_sample = 1 + usize::from(cag) + usize::from(set == "lar");
+        assert_eq!(reqs.len(), n * per_sample, "{set} {cag}");
+        let roles = |r: &Value| -> Vec<String> {
+            r["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["role"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let images = |r: &Value| -> usize {
+            r["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| m["content"].as_array())
+                .flatten()
+                .filter(|p| {
+                    p["type"] == "image_url"
+                        && p["image_url"]["url"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with("data:image/png;base64,")
+                })
+                .count()
+        };
+        let last_text = |r: &Value| -> String {
+            let m = r["messages"].as_array().unwrap().last().unwrap();
+            match &m["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts.last().unwrap()["text"].as_str().unwrap().into(),
+                other => panic!("{other}"),
+            }
+        };
+        // Requests are sent in stages: captions (greedy), answers, verdicts.
+        let (captions, rest) = reqs.split_at(if cag { n } else { 0 });
+        let (answers, verdicts) = rest.split_at(n);
+        for r in captions {
+            assert_eq!(roles(r), ["user"]);
+            assert_eq!(r["temperature"], 0.0);
+            assert_eq!(r["max_tokens"], 1024);
+            assert!(r.get("seed").is_none() && r.get("presence_penalty").is_none());
+            assert_eq!(r["chat_template_kwargs"]["add_vision_id"], true);
+            assert_eq!(images(r), 11);
+        }
+        for r in answers {
+            let expected: &[&str] = match (set, cag) {
+                (_, true) => &["system", "user", "assistant", "user"],
+                ("lsd", false) => &["user"],
+                _ => &["system", "user"],
+            };
+            assert_eq!(roles(r), expected, "{set} {cag}");
+            assert_eq!(
+                (
+                    &r["temperature"],
+                    &r["top_k"],
+                    &r["top_p"],
+                    &r["presence_penalty"],
+                    &r["max_tokens"]
+                ),
+                (
+                    &json!(0.7),
+                    &json!(20),
+                    &json!(0.8),
+                    &json!(1.5),
+                    &json!(1024)
+                ),
+            );
+            // Repetition penalty 1.0 is vLLM's default: left out.
+            assert!(r.get("repetition_penalty").is_none());
+            let seed = r["seed"].as_u64().unwrap();
+            assert!((100..100 + n as u64).contains(&seed), "{seed}");
+            assert_eq!(r["chat_template_kwargs"]["add_vision_id"], true);
+            assert_eq!(images(r), 11);
+            assert_eq!(
+                last_text(r).contains("//boxed{"),
+                set == "lsd",
+                "{set} {cag}"
+            );
+            if cag {
+                // The caption the server returned is the assistant's turn.
+                assert_eq!(r["messages"][2]["content"], VERDICTS[0]);
+            }
+        }
+        // Each sample has its own seed.
+        let mut seeds: Vec<u64> = answers
+            .iter()
+            .map(|r| r["seed"].as_u64().unwrap())
+            .collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        assert_eq!(seeds.len(), n);
+        for r in verdicts {
+            assert_eq!(roles(r), ["user"]);
+            assert!(r.get("chat_template_kwargs").is_none());
+        }
+    }
 }
