@@ -92,14 +92,15 @@ impl ServerConfig {
     }
 }
 
-/// Why the server did not start or stopped.
+/// Why the server did not start or stopped. The cause of `Load` and `Io` is their
+/// [`std::error::Error::source`] (shown by `{:#}` with anyhow).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("invalid server settings: {0}")]
     Config(String),
-    #[error("loading the model: {0}")]
+    #[error("loading the model")]
     Load(#[from] ModelError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]
@@ -203,6 +204,10 @@ impl Server {
         if cfg.max_batch == 0 {
             return Err(ServerError::Config("--max-batch must be at least 1".into()));
         }
+        if cfg.max_queue == 0 {
+            // Every request passes through the queue: 0 would refuse them all.
+            return Err(ServerError::Config("--max-queue must be at least 1".into()));
+        }
         if cfg.max_model_len == Some(0) {
             return Err(ServerError::Config(
                 "--max-model-len must be at least 1".into(),
@@ -231,8 +236,12 @@ impl Server {
         let served_name = match &cfg.served_model_name {
             Some(n) if !n.is_empty() => n.clone(),
             Some(_) => return Err(ServerError::Config("--served-model-name is empty".into())),
-            None => dir
+            // The folder's name as given (a link keeps its own name), else its real name.
+            None => cfg
+                .model_dir
                 .file_name()
+                .filter(|n| *n != "." && *n != "..")
+                .or_else(|| dir.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| dir.display().to_string()),
         };
