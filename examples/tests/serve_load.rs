@@ -673,8 +673,6 @@ fn openai_captioner_through_the_server_equals_the_local_captioner() {
 /// from, "Picture N: " labels included, which the OpenAI captioner asks for through vLLM's
 /// `chat_template_kwargs: {"add_vision_id": true}`.
 #[test]
-#[ignore = "covip serve does not read chat_template_kwargs yet: the captioning request \
-            renders without the \"Picture N: \" labels (1739 prompt tokens, not 1767)"]
 fn openai_captioner_requests_render_the_local_captioners_prompt() {
     let sample = first_test_sample();
     let server = Serve::start(&[]);
