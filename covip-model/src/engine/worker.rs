@@ -256,6 +256,9 @@ fn serve<B: Backend>(
                         shared.queued.fetch_sub(1, Ordering::AcqRel);
                     }
                     close(&mut open, id, choice);
+                    // (server helper) Keep the gauge true when a cancel empties the batch:
+                    // the loop then blocks without reaching the store after `step`.
+                    shared.running.store(engine.running(), Ordering::Relaxed);
                 }
                 Command::Shutdown => stopping = true,
             }
