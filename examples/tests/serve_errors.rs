@@ -403,7 +403,12 @@ fn api_key_body_limit_and_full_queue() {
     let e = r.assert_error(503, "queue");
     assert!(e["message"].as_str().unwrap().contains("queue"));
     assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
-    assert_eq!(s.load(), (1, 1));
+    // (The gauges follow the engine's steps: poll rather than read once.)
+    let start = std::time::Instant::now();
+    while s.load() != (1, 1) {
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", s.load());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Clients that go away have their requests cancelled: both leave the engine within a few
     // decode steps (run out, they would take thousands).
     drop(running);
