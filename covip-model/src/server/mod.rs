@@ -7,7 +7,13 @@
 //!   flight finish. [`Server::start`] does the same on a thread of its own, for tests and
 //!   benchmarks in-process.
 //! - Endpoints: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`,
-//!   `GET /health`.
+//!   `GET /health`, and `GET /metrics` (the running and waiting gauges, Prometheus text).
+//! - Requests as vLLM takes them: omitted sampling parameters come from the checkpoint's
+//!   `generation_config.json`; vLLM's extra parameters (`top_k`, `min_p`,
+//!   `repetition_penalty`, `stop_token_ids`, `ignore_eos`, `skip_special_tokens`,
+//!   `chat_template_kwargs.add_vision_id`) are read at the top level of the JSON.
+//! - A client that hangs up has its request cancelled in the engine; nothing a client sends
+//!   panics the server (preparation runs under `catch_unwind` on the blocking pool).
 //!
 //! One file per concern: [`protocol`] (wire shapes), [`errors`] (the OpenAI error object),
 //! [`params`] (parameter checks and `generation_config.json` defaults), [`media`] (image

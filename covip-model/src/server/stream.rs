@@ -4,7 +4,7 @@
 //!
 //! A task turns engine events into chunks and hands them to the response body through a
 //! small bounded channel; when the client goes away the body is dropped, the task's next send
-//! fails, and dropping its [`CancelGuard`] cancels the request in the engine.
+//! fails, and dropping its cancel guard cancels the request in the engine.
 use std::convert::Infallible;
 use std::sync::Arc;
 
