@@ -482,3 +482,130 @@ fn sigterm_finishes_requests_in_flight() {
     assert_eq!(finish.len(), 1);
     assert_eq!(finish[0]["choices"][0]["finish_reason"], "length");
 }
+
+/// Hundreds of broken requests (truncated, bytes flipped, fields of every JSON type, deep
+/// nesting): each gets a 200 or an OpenAI error object, never a dropped connection, and the
+/// server stays healthy. A short context keeps any generation they start short.
+#[test]
+fn mangled_requests_never_break_the_server() {
+    let s = Serve::start(&["--max-model-len", "300", "--max-batch", "4"]);
+    let chat = json!({
+        "model": "tiny-qwen3-vl",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": data_url(&fixture_png())}}
+            ]}
+        ],
+        "temperature": 0.5, "top_p": 0.9, "top_k": 5, "max_tokens": 3, "n": 2, "seed": 1,
+        "stop": ["x"], "logprobs": true, "top_logprobs": 2, "stream": false
+    });
+    let completion = json!({"prompt": "Hello", "max_tokens": 3, "logprobs": 1, "stream": true});
+    let values = [
+        json!(null),
+        json!(-1),
+        json!(0),
+        json!(1e308),
+        json!(-9223372036854775808i64),
+        json!(18446744073709551615u64),
+        json!("x"),
+        json!(""),
+        json!([]),
+        json!([1, "a", null]),
+        json!({}),
+        json!({"url": 5}),
+        json!(true),
+    ];
+    // A fixed xorshift: the same mangled inputs every run.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..240 {
+        let (path, base) = if i % 3 == 2 {
+            (COMPLETIONS, &completion)
+        } else {
+            (CHAT, &chat)
+        };
+        let body: Vec<u8> = match i % 4 {
+            // A field set to a value of another type.
+            0 | 1 => {
+                let mut v = base.clone();
+                let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+                let key = &keys[next(keys.len())];
+                let value = values[next(values.len())].clone();
+                if key == "messages" && next(2) == 0 {
+                    // Inside a message or a part.
+                    let m = next(2);
+                    let field = ["role", "content", "type", "image_url", "text"][next(5)];
+                    if m == 1 && next(2) == 0 {
+                        v["messages"][1]["content"][next(2)][field] = value;
+                    } else {
+                        v["messages"][m][field] = value;
+                    }
+                } else {
+                    v[key.as_str()] = value;
+                }
+                v.to_string().into_bytes()
+            }
+            // Truncated.
+            2 => {
+                let t = base.to_string().into_bytes();
+                t[..next(t.len())].to_vec()
+            }
+            // A byte replaced.
+            _ => {
+                let mut t = base.to_string().into_bytes();
+                let at = next(t.len());
+                let bytes = b"{}[]\",:0-e\\\x00\xff";
+                t[at] = bytes[next(bytes.len())];
+                t
+            }
+        };
+        let r = s.post_raw(path, &body);
+        *statuses.entry(r.status).or_insert(0) += 1;
+        match r.status {
+            200 => {}
+            400 | 404 => {
+                r.assert_error(r.status, "");
+            }
+            other => panic!(
+                "status {other} for {:?}: {}",
+                String::from_utf8_lossy(&body),
+                r.body
+            ),
+        }
+    }
+    // Deep nesting and a lone surrogate.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    s.post_raw(CHAT, deep.as_bytes()).assert_error(400, "JSON");
+    let deep = format!(
+        "{{\"messages\": {}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    s.post_raw(CHAT, deep.as_bytes()).assert_error(400, "JSON");
+    s.post_raw(
+        CHAT,
+        br#"{"messages": [{"role": "user", "content": "\ud800"}]}"#,
+    )
+    .assert_error(400, "JSON");
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) > 10,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.get(&400).copied().unwrap_or(0) > 10,
+        "{statuses:?}"
+    );
+    assert_eq!(s.get("/health").status, 200);
+    assert_eq!(s.load(), (0, 0));
+    let r = s.post(CHAT, &greedy_chat("still there?", 2));
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.terminate();
+}

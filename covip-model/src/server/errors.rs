@@ -144,6 +144,12 @@ impl IntoResponse for ApiError {
 /// Parses a JSON request body as `T`; a syntax error says where, a type error names the
 /// field by its path (`messages[0].role`, `temperature`).
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde would take a struct from a JSON array too, with errors that name no field.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object ({\"messages\": …} or {\"prompt\": …})",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let value = match parsed {
@@ -207,6 +213,8 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("a[0].role"), "{e}");
         let e = parse_json::<T>(br#"{"b": 1}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("a"), "{e}");
+        let e = parse_json::<T>(br#"[[], 1]"#).unwrap_err();
+        assert!(e.message.contains("JSON object"), "{e}");
         let e = parse_json::<T>(br#"{"a": [}"#).unwrap_err();
         assert!(e.message.contains("not valid JSON"), "{e}");
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
