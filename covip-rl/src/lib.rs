@@ -33,6 +33,8 @@ pub mod loss;
 pub mod openai;
 pub mod records;
 pub mod rewards;
+#[cfg(feature = "trainer")]
+pub mod trainer;
 
 #[cfg(feature = "losses")]
 pub use loss::{

@@ -1,0 +1,660 @@
+//! GSPO post-training of Qwen3-VL with the CoViP rewards and LoRA (SPEC §4–§5), as a custom
+//! loop (burn-train's `Learner` does not fit rollouts, μ passes and judge calls).
+//!
+//! One step:
+//! 1. take `batch_size` prompts from the seeded, epoch-shuffled data cursor and render their
+//!    training prompts (no system turn, no vision ids, a random query header, a random name
+//!    for `vision`);
+//! 2. sample G completions per prompt with `covip_model::engine::generate_group` (one shared
+//!    prefill) on the inner backend, without gradients, at the rollout sampling (the
+//!    checkpoint's 0.7 / 20 / 0.8 by default);
+//! 3. reward every completion through its reward record (caption → retrieval reward with the
+//!    degeneration filter and the 511-token limit, multi_vision → recognition F1, vision →
+//!    yes/no) and the judge, on a second thread **while** the policy runs the first forward
+//!    pass (the judge's latency hides behind it);
+//! 4. group advantages; old log-probs = the first pass's, detached (so with μ = 1 every ratio
+//!    is exactly 1, as released);
+//! 5. μ passes: loss, backward, the LoRA gradients only, global-norm clip, AdamW with the
+//!    linearly decaying learning rate.
+//!
+//! Log-probs are the log-softmax of the raw logits (no temperature), over the completion mask
+//! (up to and including the first stop id). Every random stream (data order, prompt draws,
+//! rollout seeds, dropout masks through `B::seed`) derives from the seed and the step number,
+//! so a run resumed from a checkpoint ends with the same LoRA weights, bit for bit on the
+//! CPU, as one never interrupted (`tests/trainer_resume.rs`).
+pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+pub mod optim;
+pub mod rollout;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, ParamId};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use covip_data::prompt::{Templates, conversation_images};
+use covip_data::rng::SeededRng;
+use covip_data::sample::Sample;
+use covip_model::engine::{SeqRequest, generate_group};
+use covip_model::processor::image::PixelPatches;
+use covip_model::{
+    LoadOptions, ModelBundle, Qwen3Vl, Qwen3VlMultimodal, RenderOptions, Sampling, Weights,
+};
+use serde::{Deserialize, Serialize};
+
+pub use checkpoint::CheckpointState;
+pub use config::{LossName, OptimizerConfig, RolloutSampling, TrainConfig};
+pub use metrics::StepMetrics;
+pub use rollout::{RewardFn, Rewarder};
+
+use crate::loss::{Advantages, PolicyLossInput, group_advantages, policy_loss};
+use crate::records::RewardSettings;
+use rollout::{DataCursor, TAG_DROPOUT, TAG_PROMPT, TAG_ROLLOUT, derive_seed};
+
+/// The run's configuration file.
+pub const CONFIG_FILE: &str = "config.toml";
+/// What the run was made from (model folder, data, judge).
+pub const RUN_FILE: &str = "run.json";
+/// One JSON object per step.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// Why training stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("run folder {path}: {msg}")]
+    RunDir { path: String, msg: String },
+    #[error("training data: {0}")]
+    Data(String),
+    #[error("model: {0}")]
+    Model(#[from] covip_model::ModelError),
+    #[error("reward: {0}")]
+    Reward(String),
+    #[error("loss at step {step}: {source}")]
+    Loss {
+        step: usize,
+        source: crate::loss::LossError,
+    },
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+impl TrainError {
+    pub(crate) fn io(path: &Path, e: std::io::Error) -> TrainError {
+        TrainError::Io(format!("{}: {e}", path.display()))
+    }
+}
+
+/// `RUN_DIR/run.json`: what `covip export-adapter` needs besides the checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The base checkpoint folder, as given.
+    pub model: PathBuf,
+    pub data: PathBuf,
+    pub judge: String,
+}
+
+impl RunInfo {
+    pub fn read(run_dir: &Path) -> Result<RunInfo, TrainError> {
+        let p = run_dir.join(RUN_FILE);
+        let text = std::fs::read_to_string(&p).map_err(|e| TrainError::io(&p, e))?;
+        serde_json::from_str(&text).map_err(|e| TrainError::RunDir {
+            path: p.display().to_string(),
+            msg: e.to_string(),
+        })
+    }
+}
+
+/// Called after each step with its metrics and the run's total steps.
+pub type StepCallback = Box<dyn FnMut(&StepMetrics, usize)>;
+
+/// One training run.
+pub struct TrainRun {
+    pub model_dir: PathBuf,
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub config: TrainConfig,
+    /// Continue the run in `out` from its last checkpoint (or from the start when it has
+    /// none). Without it an existing non-empty `out` is an error.
+    pub resume: bool,
+    pub rewarder: Rewarder,
+    /// The judge's name for `run.json` (`lexical`, a URL, `custom`).
+    pub judge_name: String,
+    /// Return after this step as if the run had been killed there (tests of resume).
+    pub stop_after: Option<usize>,
+    /// Called after each step with its metrics (a progress bar).
+    pub on_step: Option<StepCallback>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    /// The last step completed.
+    pub step: usize,
+    pub total_steps: usize,
+    /// The checkpoint step a resumed run started from (`Some(0)`: resumed with none).
+    pub resumed_from: Option<usize>,
+    /// The last checkpoint written or found.
+    pub last_checkpoint: Option<PathBuf>,
+}
+
+/// The model with its vision tower on the inner (non-autodiff) backend, for rollouts and
+/// reference passes: same weights, no graph, no dropout.
+fn inner_multimodal<B: AutodiffBackend>(
+    m: &Qwen3VlMultimodal<B>,
+) -> Qwen3VlMultimodal<B::InnerBackend> {
+    Qwen3VlMultimodal {
+        model: m.model.valid(),
+        visual: m.visual.valid(),
+        image_token_id: m.image_token_id,
+    }
+}
+
+/// The ids of every LoRA matrix (what the optimiser updates and the clip measures).
+fn lora_ids<B: burn::tensor::backend::Backend>(m: &Qwen3Vl<B>) -> Vec<ParamId> {
+    m.lora_sites()
+        .iter()
+        .filter_map(|(_, _, l)| l.lora.as_ref())
+        .flat_map(|l| [l.lora_a.id, l.lora_b.id])
+        .collect()
+}
+
+/// Refuses a non-empty `out` unless resuming; writes or checks `config.toml` and `run.json`.
+fn prepare_run_dir(run: &TrainRun, config: &TrainConfig) -> Result<(), TrainError> {
+    let out = &run.out;
+    let run_dir_err = |msg: String| TrainError::RunDir {
+        path: out.display().to_string(),
+        msg,
+    };
+    let non_empty = match std::fs::read_dir(out) {
+        Ok(mut d) => d.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(TrainError::io(out, e)),
+    };
+    if non_empty && !run.resume {
+        return Err(run_dir_err(
+            "exists and is not empty; pass --resume to continue that run, or choose another \
+             folder (nothing was overwritten)"
+                .into(),
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let cfg_path = out.join(CONFIG_FILE);
+    if run.resume && cfg_path.is_file() {
+        let saved = TrainConfig::from_file(&cfg_path)?;
+        if &saved != config {
+            return Err(run_dir_err(format!(
+                "the configuration differs from the run's {CONFIG_FILE}; a resumed run keeps \
+                 its configuration (give the same flags, or start a new run). Saved:\n{}",
+                saved.to_toml()
+            )));
+        }
+    } else {
+        covip_data::io::write_atomic(&cfg_path, config.to_toml().as_bytes())
+            .map_err(|e| TrainError::Io(e.to_string()))?;
+    }
+    let info = RunInfo {
+        model: run.model_dir.clone(),
+        data: run.data.clone(),
+        judge: run.judge_name.clone(),
+    };
+    covip_data::io::write_json_atomic(&out.join(RUN_FILE), &info)
+        .map_err(|e| TrainError::Io(e.to_string()))
+}
+
+/// The rollout sampling: the configuration's values, else `generation_config.json`'s, else
+/// the released checkpoint's 0.7 / 20 / 0.8.
+pub fn rollout_sampling(
+    cfg: &RolloutSampling,
+    generation: &covip_model::GenerationConfig,
+) -> Sampling {
+    Sampling {
+        do_sample: true,
+        temperature: cfg.temperature.or(generation.temperature).unwrap_or(0.7),
+        top_k: cfg.top_k.or(generation.top_k).unwrap_or(20),
+        top_p: cfg.top_p.or(generation.top_p).unwrap_or(0.8),
+        ..Sampling::greedy()
+    }
+}
+
+/// One prompt of a step, ready for the model.
+struct Prompt {
+    sample: usize,
+    ids: Vec<u32>,
+    pixels: PixelPatches,
+}
+
+/// Runs (or resumes) training. See the [module docs](self).
+pub fn train<B: AutodiffBackend>(
+    mut run: TrainRun,
+    device: &B::Device,
+) -> Result<TrainSummary, TrainError> {
+    let mut cfg = run.config.clone();
+    cfg.validate()?;
+
+    // The model, its processors, and the adapters.
+    let bundle = ModelBundle::<B>::load(&run.model_dir, LoadOptions::default(), device)?;
+    let ModelBundle {
+        weights,
+        processor,
+        images: image_processor,
+        ..
+    } = bundle;
+    let mut mm = match weights {
+        Weights::Multimodal(m) => *m,
+        Weights::Text(_) => unreachable!("loaded with Vision::Load"),
+    };
+    if cfg.lora.targets_lm_head() && mm.model.lm_head.is_none() {
+        tracing::info!(
+            "the head is tied to the embeddings: lm_head left out of the LoRA targets (SPEC §5)"
+        );
+        cfg.lora = cfg.lora.without_lm_head();
+    }
+    prepare_run_dir(&run, &cfg)?;
+    let reference = (cfg.beta > 0.0).then(|| inner_multimodal(&mm));
+    mm.apply_lora(&cfg.lora, cfg.seed)?;
+    let ids = lora_ids(&mm.model);
+
+    // Data, prompts' wording, rewards.
+    let loaded = covip_data::formats::read_train_samples(&run.data)
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    if let Some(p) = loaded.problems.first() {
+        return Err(TrainError::Data(format!(
+            "{} problem(s) in {}; the first: {p}",
+            loaded.problems.len(),
+            run.data.display()
+        )));
+    }
+    let samples: Vec<Sample> = loaded.records.into_iter().map(|(_, s)| s).collect();
+    if samples.is_empty() {
+        return Err(TrainError::Data(format!(
+            "{}: no training record",
+            run.data.display()
+        )));
+    }
+    let templates = match &cfg.templates {
+        Some(p) => Templates::from_json_file(p).map_err(|e| TrainError::Config(e.to_string()))?,
+        None => Templates::default(),
+    };
+    let mut settings = RewardSettings::default();
+    let tok = processor.tokenizer.path.clone();
+    settings.filter = settings
+        .filter
+        .with_tokenizer_file(&tok)
+        .map_err(|e| TrainError::Reward(e.to_string()))?;
+    let sampling = rollout_sampling(&cfg.sampling, &processor.generation);
+    let loss_cfg = cfg.loss_config();
+    let cursor = DataCursor {
+        prompts: samples.len(),
+        batch_size: cfg.batch_size,
+        seed: cfg.seed,
+    };
+    let total = cfg.total_steps(samples.len());
+    let total_updates = total * cfg.mu;
+    let base_name = run.model_dir.display().to_string();
+
+    // The optimiser, and the checkpoint to continue from.
+    let mut optim = optim::adamw(&cfg.optimizer).init::<B, Qwen3Vl<B>>();
+    let metrics_path = run.out.join(METRICS_FILE);
+    let mut start = 0;
+    let mut resumed_from = None;
+    let mut last_checkpoint = None;
+    if run.resume {
+        match checkpoint::latest(&run.out)? {
+            Some((dir, state)) => {
+                if state.seed != cfg.seed || state.prompts != samples.len() {
+                    return Err(TrainError::Checkpoint(format!(
+                        "{}: made with seed {} over {} prompts; this run has seed {} and {} \
+                         prompts",
+                        dir.display(),
+                        state.seed,
+                        state.prompts,
+                        cfg.seed,
+                        samples.len()
+                    )));
+                }
+                let layout: Vec<(String, [usize; 2])> = mm
+                    .model
+                    .lora_state()
+                    .into_iter()
+                    .map(|(k, t)| (k, t.dims()))
+                    .collect();
+                let lora = checkpoint::read_lora::<B>(&dir, &layout, device)?;
+                mm.model.load_lora_state(lora)?;
+                optim = optim.load_record(checkpoint::read_optimizer(&dir, device)?);
+                start = state.step;
+                resumed_from = Some(state.step);
+                tracing::info!("resuming from {} (step {})", dir.display(), state.step);
+                last_checkpoint = Some(dir);
+            }
+            None => {
+                tracing::warn!(
+                    "{}: no checkpoint; starting from the start",
+                    run.out.display()
+                );
+                resumed_from = Some(0);
+            }
+        }
+        metrics::truncate(&metrics_path, start)?;
+    }
+
+    let render = RenderOptions {
+        add_generation_prompt: true,
+        add_vision_id: false,
+    };
+    let g = cfg.group_size;
+    let mut step = start;
+    while step < total {
+        step += 1;
+        let t_step = Instant::now();
+        let (epoch, _, batch) = cursor.batch(step);
+
+        // 1. Prompts.
+        let mut prompts = Vec::with_capacity(batch.len());
+        for (j, &i) in batch.iter().enumerate() {
+            let mut rng = SeededRng::new(derive_seed(cfg.seed, TAG_PROMPT, step as u64, j as u64));
+            let messages = rollout::training_messages(&samples[i], &mut rng, &templates);
+            let mut decoded = Vec::new();
+            for r in conversation_images(&messages) {
+                let origin = r.name().unwrap_or("<embedded image>").to_string();
+                let bytes = r
+                    .read_bytes()
+                    .map_err(|e| TrainError::Data(format!("sample {}: {e}", samples[i].id)))?;
+                decoded.push(image_processor.decode(&bytes, &origin)?);
+            }
+            let pixels = image_processor.process(&decoded)?;
+            let ids = processor.encode_chat(&messages, &pixels.image_tokens(), render)?;
+            prompts.push(Prompt {
+                sample: i,
+                ids,
+                pixels,
+            });
+        }
+
+        // 2. Rollouts, without gradients.
+        let t_roll = Instant::now();
+        let inner = inner_multimodal(&mm);
+        let mut completions: Vec<Vec<u32>> = Vec::with_capacity(prompts.len() * g);
+        let mut generated = 0usize;
+        for (j, p) in prompts.iter().enumerate() {
+            let req = SeqRequest {
+                prompt: p.ids.clone(),
+                images: Some(p.pixels.clone()),
+                n: g,
+                max_new_tokens: cfg.max_new_tokens,
+                sampling: sampling.clone(),
+                seed: derive_seed(cfg.seed, TAG_ROLLOUT, step as u64, j as u64),
+                stop_ids: processor.stop_ids.clone(),
+                logprobs: None,
+            };
+            let out = generate_group(
+                &inner.model,
+                Some(&inner),
+                req,
+                p.ids.len() + cfg.max_new_tokens,
+                device,
+            )?;
+            for s in out.samples {
+                generated += s.tokens.len();
+                let n = rollout::completion_len(&s.tokens, &processor.stop_ids).max(1);
+                let mut t = s.tokens;
+                t.truncate(n);
+                if t.is_empty() {
+                    // A zero-length sample cannot be scored: keep the stop token alone.
+                    t.push(
+                        processor
+                            .stop_ids
+                            .first()
+                            .copied()
+                            .unwrap_or(processor.pad_id),
+                    );
+                }
+                completions.push(t);
+            }
+        }
+        drop(inner);
+        let roll_secs = t_roll.elapsed().as_secs_f64();
+
+        // Texts for the rewards: the completion without its stop token.
+        let mut items: Vec<(&Sample, String)> = Vec::with_capacity(completions.len());
+        for (k, c) in completions.iter().enumerate() {
+            let p = &prompts[k / g];
+            let body: Vec<u32> = c
+                .iter()
+                .copied()
+                .take_while(|t| !processor.stop_ids.contains(t))
+                .collect();
+            items.push((&samples[p.sample], processor.tokenizer.decode(&body, true)?));
+        }
+        let row_prompts: Vec<Vec<u32>> = (0..completions.len())
+            .map(|k| prompts[k / g].ids.clone())
+            .collect();
+        let row_images: Vec<&PixelPatches> = (0..completions.len())
+            .map(|k| &prompts[k / g].pixels)
+            .collect();
+        let rows = completions.len();
+
+        // Reference log-probs (β > 0), on the frozen base.
+        let ref_logp = match &reference {
+            Some(r) => {
+                let s = r.score_continuations(
+                    &row_prompts,
+                    &completions,
+                    &row_images,
+                    processor.pad_id,
+                    device,
+                )?;
+                Some(Tensor::<B, 2>::from_inner(s.logprobs))
+            }
+            None => None,
+        };
+
+        // 3. Rewards on a second thread while the policy runs the first pass.
+        let t_train = Instant::now();
+        let dropout_seed = |k: usize| derive_seed(cfg.seed, TAG_DROPOUT, step as u64, k as u64);
+        let (rewarded, first) = std::thread::scope(|s| {
+            let handle = s.spawn(|| rollout::reward_all(&run.rewarder, &settings, &items));
+            B::seed(device, dropout_seed(0));
+            let first = mm.score_continuations(
+                &row_prompts,
+                &completions,
+                &row_images,
+                processor.pad_id,
+                device,
+            );
+            let rewarded = handle
+                .join()
+                .unwrap_or_else(|_| Err(TrainError::Reward("the reward thread panicked".into())));
+            (rewarded, first)
+        });
+        let (scored, judge_secs) = rewarded?;
+        let mut first = Some(first?);
+        let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
+
+        // 4. Advantages.
+        let adv = group_advantages(&rewards, g, cfg.advantage_scale())
+            .map_err(|source| TrainError::Loss { step, source })?;
+        let adv = Tensor::<B, 1>::from_data(
+            TensorData::new(adv.iter().map(|&a| a as f32).collect::<Vec<_>>(), [rows]),
+            device,
+        );
+
+        // 5. μ passes.
+        let mut old: Option<Tensor<B, 2>> = None;
+        let (mut losses, mut clip, mut ratio, mut kls, mut norms) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut lr = 0.0;
+        for k in 0..cfg.mu {
+            let scores = match first.take() {
+                Some(s) => s,
+                None => {
+                    B::seed(device, dropout_seed(k));
+                    mm.score_continuations(
+                        &row_prompts,
+                        &completions,
+                        &row_images,
+                        processor.pad_id,
+                        device,
+                    )?
+                }
+            };
+            if cfg.mu > 1 && old.is_none() {
+                old = Some(scores.logprobs.clone().detach());
+            }
+            let out = policy_loss(
+                &loss_cfg,
+                PolicyLossInput {
+                    logp: scores.logprobs,
+                    old_logp: old.clone(),
+                    ref_logp: ref_logp.clone(),
+                    mask: scores.mask,
+                    advantages: Advantages::PerSequence(adv.clone()),
+                },
+            )
+            .map_err(|source| TrainError::Loss { step, source })?;
+            losses.push(out.loss.clone().into_scalar().elem::<f64>());
+            clip.push(out.stats.clip_fraction);
+            ratio.push(out.stats.mean_ratio);
+            if let Some(kl) = out.stats.kl {
+                kls.push(kl);
+            }
+            let grads = GradientsParams::from_grads(out.loss.backward(), &mm.model);
+            let (grads, norm) =
+                optim::clip_global_norm::<B>(grads, &ids, cfg.optimizer.max_grad_norm);
+            norms.push(norm);
+            let update = (step - 1) * cfg.mu + k;
+            lr = optim::scheduled_lr(
+                cfg.optimizer.learning_rate,
+                cfg.optimizer.warmup_steps,
+                total_updates,
+                update,
+            );
+            let Qwen3VlMultimodal {
+                model,
+                visual,
+                image_token_id,
+            } = mm;
+            let model = optim.step(lr, model, grads);
+            mm = Qwen3VlMultimodal {
+                model,
+                visual,
+                image_token_id,
+            };
+        }
+        let train_secs = t_train.elapsed().as_secs_f64();
+
+        // Metrics.
+        let lens: Vec<f64> = completions.iter().map(|c| c.len() as f64).collect();
+        let (reward_mean, reward_std) = metrics::mean_std(&rewards);
+        let mut by_task: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for ((sample, _), r) in items.iter().zip(&rewards) {
+            by_task
+                .entry(sample.task.as_str().to_string())
+                .or_default()
+                .push(*r);
+        }
+        let tasks = by_task
+            .into_iter()
+            .map(|(k, v)| {
+                let (mean, std) = metrics::mean_std(&v);
+                (
+                    k,
+                    metrics::TaskStats {
+                        mean,
+                        std,
+                        count: v.len(),
+                    },
+                )
+            })
+            .collect();
+        let flags: Vec<bool> = scored.iter().filter_map(|s| s.degenerate).collect();
+        let degenerate_share = (!flags.is_empty())
+            .then(|| flags.iter().filter(|d| **d).count() as f64 / flags.len() as f64);
+        let train_tokens: usize = row_prompts
+            .iter()
+            .zip(&completions)
+            .map(|(p, c)| p.len() + c.len())
+            .sum::<usize>()
+            * cfg.mu;
+        let mean = |v: &[f64]| metrics::mean_std(v).0;
+        let m = StepMetrics {
+            step,
+            epoch,
+            reward_mean,
+            reward_std,
+            tasks,
+            degenerate_share,
+            loss: mean(&losses),
+            clip_fraction: mean(&clip),
+            mean_ratio: mean(&ratio),
+            kl: (!kls.is_empty()).then(|| mean(&kls)),
+            grad_norm: norms,
+            learning_rate: lr,
+            response_length: mean(&lens),
+            judge_seconds: judge_secs,
+            rollout_tokens_per_s: generated as f64 / roll_secs.max(1e-9),
+            train_tokens_per_s: train_tokens as f64 / train_secs.max(1e-9),
+            step_seconds: t_step.elapsed().as_secs_f64(),
+            peak_memory_bytes: metrics::peak_memory_bytes(),
+        };
+        metrics::append(&metrics_path, &m)?;
+        if let Some(f) = run.on_step.as_mut() {
+            f(&m, total);
+        }
+
+        // Checkpoint.
+        if step % cfg.save_every == 0 || step == total {
+            let (next_epoch, position) = cursor.after(step);
+            let state = CheckpointState {
+                step,
+                total_steps: total,
+                updates: step * cfg.mu,
+                learning_rate: lr,
+                seed: cfg.seed,
+                epoch: next_epoch,
+                position,
+                prompts: samples.len(),
+                next_rollout_seed: derive_seed(cfg.seed, TAG_ROLLOUT, step as u64 + 1, 0),
+                next_dropout_seed: derive_seed(cfg.seed, TAG_DROPOUT, step as u64 + 1, 0),
+            };
+            let dir = checkpoint::save(
+                &run.out,
+                &mm.model,
+                &cfg.lora,
+                &base_name,
+                optim.to_record(),
+                &state,
+            )?;
+            last_checkpoint = Some(dir);
+        }
+        if run.stop_after == Some(step) {
+            break;
+        }
+    }
+    Ok(TrainSummary {
+        step,
+        total_steps: total,
+        resumed_from,
+        last_checkpoint,
+    })
+}
+
+/// The LoRA configuration and the base folder of a run, and its last checkpoint: what an
+/// export needs. Errors name the run folder when it has no checkpoint yet.
+pub fn last_checkpoint(run_dir: &Path) -> Result<(TrainConfig, RunInfo, PathBuf), TrainError> {
+    let cfg = TrainConfig::from_file(&run_dir.join(CONFIG_FILE))?;
+    let info = RunInfo::read(run_dir)?;
+    let (dir, _) = checkpoint::latest(run_dir)?.ok_or_else(|| TrainError::RunDir {
+        path: run_dir.display().to_string(),
+        msg: "no checkpoint yet (one is written every save-every steps and after the last step)"
+            .into(),
+    })?;
+    Ok((cfg, info, dir))
+}
