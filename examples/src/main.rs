@@ -49,6 +49,10 @@ enum Command {
     /// Human-alignment sheets: blinded caption pairs as an HTML page, and their tally.
     #[command(subcommand)]
     Pairwise(cmd::pairwise::PairwiseCommand),
+    /// GSPO post-training with the CoViP rewards and LoRA (resumable run folder).
+    Train(Box<cmd::train::Args>),
+    /// A training run's LoRA as a PEFT adapter folder, or merged into a full checkpoint.
+    ExportAdapter(cmd::export_adapter::Args),
 }
 
 /// Log lines of the libraries (`tracing`) go to stderr, filtered by `RUST_LOG`
@@ -96,6 +100,8 @@ fn main() -> ExitCode {
         Command::Diagnose(a) => cmd::diagnose::run(a),
         Command::Metrics(c) => cmd::metrics::run(c),
         Command::Pairwise(c) => cmd::pairwise::run(c),
+        Command::Train(a) => cmd::train::run(*a),
+        Command::ExportAdapter(a) => cmd::export_adapter::run(a),
     };
     match result {
         Ok(code) => code,

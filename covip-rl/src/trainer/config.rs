@@ -252,6 +252,80 @@ impl TrainConfig {
     }
 }
 
+/// Command-line values that win over the file (as TRL's flags do): each `Some` replaces the
+/// key of the same name. `max_steps` wins over `epochs` by the configuration's own rule.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainOverrides {
+    pub max_steps: Option<usize>,
+    pub epochs: Option<usize>,
+    pub seed: Option<u64>,
+    pub save_every: Option<usize>,
+    pub max_new_tokens: Option<usize>,
+    pub group_size: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub learning_rate: Option<f64>,
+    pub loss: Option<LossName>,
+    pub mu: Option<usize>,
+    pub beta: Option<f64>,
+    pub epsilon_low: Option<f64>,
+    pub epsilon_high: Option<f64>,
+    pub lora_rank: Option<usize>,
+    pub lora_alpha: Option<f64>,
+    pub lora_dropout: Option<f64>,
+    /// Module names, e.g. `q_proj,v_proj`.
+    pub lora_targets: Option<Vec<String>>,
+    pub temperature: Option<f32>,
+    pub top_k: Option<usize>,
+    pub top_p: Option<f32>,
+    pub templates: Option<PathBuf>,
+}
+
+impl TrainOverrides {
+    /// Applies every given value to `c`.
+    pub fn apply(&self, c: &mut TrainConfig) {
+        fn set<T: Clone>(dst: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *dst = v.clone();
+            }
+        }
+        if self.max_steps.is_some() {
+            c.max_steps = self.max_steps;
+        }
+        set(&mut c.epochs, &self.epochs);
+        set(&mut c.seed, &self.seed);
+        set(&mut c.save_every, &self.save_every);
+        set(&mut c.max_new_tokens, &self.max_new_tokens);
+        set(&mut c.group_size, &self.group_size);
+        set(&mut c.batch_size, &self.batch_size);
+        set(&mut c.optimizer.learning_rate, &self.learning_rate);
+        set(&mut c.loss, &self.loss);
+        set(&mut c.mu, &self.mu);
+        set(&mut c.beta, &self.beta);
+        if self.epsilon_low.is_some() {
+            c.epsilon_low = self.epsilon_low;
+        }
+        if self.epsilon_high.is_some() {
+            c.epsilon_high = self.epsilon_high;
+        }
+        set(&mut c.lora.rank, &self.lora_rank);
+        set(&mut c.lora.alpha, &self.lora_alpha);
+        set(&mut c.lora.dropout, &self.lora_dropout);
+        set(&mut c.lora.targets, &self.lora_targets);
+        if self.temperature.is_some() {
+            c.sampling.temperature = self.temperature;
+        }
+        if self.top_k.is_some() {
+            c.sampling.top_k = self.top_k;
+        }
+        if self.top_p.is_some() {
+            c.sampling.top_p = self.top_p;
+        }
+        if self.templates.is_some() {
+            c.templates = self.templates.clone();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +394,34 @@ mod tests {
         assert_eq!(c.loss_config().max_completion_len, Some(9));
         assert!(LossName::parse("ppo").is_err());
         assert_eq!(LossName::parse("gspo-token").unwrap(), LossName::GspoToken);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let mut c = TrainConfig::from_toml(
+            "epochs = 3\nseed = 1\ngroup_size = 8\n[lora]\nrank = 16\n[optimizer]\nlearning_rate = 1e-5\n",
+        )
+        .unwrap();
+        TrainOverrides {
+            max_steps: Some(5),
+            seed: Some(9),
+            learning_rate: Some(2e-6),
+            loss: Some(LossName::Grpo),
+            lora_targets: Some(vec!["q_proj".into()]),
+            temperature: Some(1.0),
+            ..TrainOverrides::default()
+        }
+        .apply(&mut c);
+        assert_eq!(c.total_steps(100), 5, "max-steps wins over epochs");
+        assert_eq!((c.epochs, c.seed, c.group_size), (3, 9, 8));
+        assert_eq!(c.optimizer.learning_rate, 2e-6);
+        assert_eq!(c.loss, LossName::Grpo);
+        assert_eq!(c.lora.rank, 16);
+        assert_eq!(c.lora.targets, ["q_proj"]);
+        assert_eq!(c.sampling.temperature, Some(1.0));
+        let before = c.clone();
+        TrainOverrides::default().apply(&mut c);
+        assert_eq!(c, before);
     }
 
     #[test]

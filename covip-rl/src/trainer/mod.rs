@@ -47,7 +47,7 @@ use covip_model::{
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::CheckpointState;
-pub use config::{LossName, OptimizerConfig, RolloutSampling, TrainConfig};
+pub use config::{LossName, OptimizerConfig, RolloutSampling, TrainConfig, TrainOverrides};
 pub use metrics::StepMetrics;
 pub use rollout::{RewardFn, Rewarder};
 
@@ -201,7 +201,8 @@ fn prepare_run_dir(run: &TrainRun, config: &TrainConfig) -> Result<(), TrainErro
             .map_err(|e| TrainError::Io(e.to_string()))?;
     }
     let info = RunInfo {
-        model: run.model_dir.clone(),
+        // Absolute, so that an export from another folder finds the base.
+        model: std::fs::canonicalize(&run.model_dir).unwrap_or_else(|_| run.model_dir.clone()),
         data: run.data.clone(),
         judge: run.judge_name.clone(),
     };
