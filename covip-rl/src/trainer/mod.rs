@@ -61,6 +61,9 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const RUN_FILE: &str = "run.json";
 /// One JSON object per step.
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The judge's answer cache that `covip train` keeps in the run folder. The caller opens it
+/// before the run starts, so a run folder holding only this file counts as empty.
+pub const JUDGE_CACHE_FILE: &str = "judge.cache.jsonl";
 
 /// Why training stopped.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +177,9 @@ fn prepare_run_dir(run: &TrainRun, config: &TrainConfig) -> Result<(), TrainErro
         msg,
     };
     let non_empty = match std::fs::read_dir(out) {
-        Ok(mut d) => d.next().is_some(),
+        Ok(d) => d
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name() != JUDGE_CACHE_FILE),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(TrainError::io(out, e)),
     };

@@ -172,12 +172,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cache: args
             .judge_cache
             .clone()
-            .or_else(|| is_url.then(|| args.out.join("judge.cache.jsonl"))),
+            .or_else(|| is_url.then(|| args.out.join(covip_rl::trainer::JUDGE_CACHE_FILE))),
     };
-    // The run folder is checked by the trainer before anything is written; the judge cache
-    // (a URL judge only) is created inside it afterwards, so refuse a non-empty folder here
-    // too, before opening the cache.
-    if !args.resume && std::fs::read_dir(&args.out).is_ok_and(|mut d| d.next().is_some()) {
+    // The trainer checks the run folder (ignoring the judge cache), but the cache is opened
+    // first: refuse a non-empty folder before creating anything in it.
+    let occupied = std::fs::read_dir(&args.out).is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| e.file_name() != covip_rl::trainer::JUDGE_CACHE_FILE)
+    });
+    if !args.resume && occupied {
         bail!(
             "run folder {}: exists and is not empty; pass --resume to continue that run, or \
              choose another folder (nothing was overwritten)",
