@@ -250,6 +250,7 @@ pub fn train<B: AutodiffBackend>(
     let ModelBundle {
         weights,
         processor,
+        config: model_config,
         images: image_processor,
         ..
     } = bundle;
@@ -351,6 +352,10 @@ pub fn train<B: AutodiffBackend>(
         metrics::truncate(&metrics_path, start)?;
     }
 
+    let placeholders: Vec<u32> = [Some(mm.image_token_id), model_config.tokens.video_token_id]
+        .into_iter()
+        .flatten()
+        .collect();
     let render = RenderOptions {
         add_generation_prompt: true,
         add_vision_id: false,
@@ -409,11 +414,13 @@ pub fn train<B: AutodiffBackend>(
             )?;
             for s in out.samples {
                 generated += s.tokens.len();
-                let n = rollout::completion_len(&s.tokens, &processor.stop_ids).max(1);
+                let n = rollout::scored_len(&s.tokens, &processor.stop_ids, &placeholders);
                 let mut t = s.tokens;
                 t.truncate(n);
                 if t.is_empty() {
-                    // A zero-length sample cannot be scored: keep the stop token alone.
+                    // A zero-length sample cannot be scored: the stop token alone stands
+                    // for it (it happens only when the first sampled token was a
+                    // placeholder).
                     t.push(
                         processor
                             .stop_ids

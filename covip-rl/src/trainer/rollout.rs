@@ -128,6 +128,23 @@ pub fn completion_len(tokens: &[u32], stop_ids: &[u32]) -> usize {
         .map_or(tokens.len(), |i| i + 1)
 }
 
+/// The length of a completion as scored and rewarded: [`completion_len`], cut before the first
+/// image or video placeholder id the policy sampled (a placeholder in the continuation would
+/// be read as an image that is not there, and the log-prob pass refuses it). Such samples are
+/// rare with a trained model and top-k / top-p; the cut is logged.
+pub fn scored_len(tokens: &[u32], stop_ids: &[u32], placeholder_ids: &[u32]) -> usize {
+    let n = completion_len(tokens, stop_ids);
+    match tokens[..n].iter().position(|t| placeholder_ids.contains(t)) {
+        Some(i) => {
+            tracing::warn!(
+                "a rollout sampled an image placeholder token at position {i}: cut there"
+            );
+            i
+        }
+        None => n,
+    }
+}
+
 /// The reward record of one completion of `sample`.
 pub fn reward_record(sample: &Sample, completion: &str) -> RewardRecord {
     let id = Value::String(sample.id.clone());
@@ -218,6 +235,9 @@ mod tests {
         assert_eq!(completion_len(&[5, 6, 7], &[9]), 3);
         assert_eq!(completion_len(&[8, 1], &[9, 8]), 1);
         assert_eq!(completion_len(&[], &[9]), 0);
+        assert_eq!(scored_len(&[5, 6, 9, 7], &[9], &[6]), 1);
+        assert_eq!(scored_len(&[5, 9, 6], &[9], &[6]), 2);
+        assert_eq!(scored_len(&[6, 5], &[9], &[6]), 0);
     }
 
     #[test]
