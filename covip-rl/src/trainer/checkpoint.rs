@@ -175,12 +175,25 @@ pub fn read_lora<B: Backend>(
     Ok(out)
 }
 
-/// Reads a checkpoint's optimiser record.
+/// Reads a checkpoint's optimiser record. AdamW keeps two moments per LoRA parameter, so the
+/// file is refused unread when it is larger than three times the adapters' `lora_bytes` plus
+/// 16 MiB (a damaged or foreign file cannot make the loader allocate without bound).
 pub fn read_optimizer<B: Backend, R: Record<B>>(
     dir: &Path,
+    lora_bytes: u64,
     device: &B::Device,
 ) -> Result<R, TrainError> {
     let path = dir.join(OPTIMIZER_FILE);
+    let limit = 3 * lora_bytes + (16 << 20);
+    let len = std::fs::metadata(&path)
+        .map_err(|e| TrainError::io(&path, e))?
+        .len();
+    if len > limit {
+        return Err(TrainError::Checkpoint(format!(
+            "{}: {len} bytes, more than the {limit} this model's optimiser state takes",
+            path.display()
+        )));
+    }
     let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
     NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .load(bytes, device)

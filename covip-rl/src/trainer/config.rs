@@ -133,6 +133,13 @@ pub struct TrainConfig {
     /// Prompt wording (covip-data templates as JSON); left out: covip's own wording.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub templates: Option<PathBuf>,
+    /// Bounds of the image processor's resizing (`height × width`); left out: the
+    /// checkpoint's `preprocessor_config.json`. The release trained with min 3136 and max
+    /// 12845056 (SPEC §5); set them here to match it exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_min_pixels: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_max_pixels: Option<usize>,
     pub optimizer: OptimizerConfig,
     pub sampling: RolloutSampling,
     pub lora: LoraConfig,
@@ -155,6 +162,8 @@ impl Default for TrainConfig {
             epsilon_high: None,
             beta: 0.0,
             templates: None,
+            image_min_pixels: None,
+            image_max_pixels: None,
             optimizer: OptimizerConfig::default(),
             sampling: RolloutSampling::default(),
             lora: LoraConfig::default(),
@@ -232,6 +241,11 @@ impl TrainConfig {
         }
         if !(self.optimizer.learning_rate.is_finite() && self.optimizer.learning_rate >= 0.0) {
             return bad("learning-rate", "must be a finite number ≥ 0");
+        }
+        if let (Some(lo), Some(hi)) = (self.image_min_pixels, self.image_max_pixels)
+            && lo > hi
+        {
+            return bad("image_min_pixels", "is above image_max_pixels");
         }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return bad("beta", "must be a finite number ≥ 0");
@@ -361,6 +375,8 @@ mod tests {
             max_steps: Some(7),
             loss: LossName::DrGrpo,
             epsilon_high: Some(0.28),
+            image_min_pixels: Some(3136),
+            image_max_pixels: Some(12845056),
             ..TrainConfig::default()
         };
         c.sampling.temperature = Some(1.0);

@@ -251,9 +251,15 @@ pub fn train<B: AutodiffBackend>(
         weights,
         processor,
         config: model_config,
-        images: image_processor,
+        images: mut image_processor,
         ..
     } = bundle;
+    if let Some(p) = cfg.image_min_pixels {
+        image_processor.config.min_pixels = p;
+    }
+    if let Some(p) = cfg.image_max_pixels {
+        image_processor.config.max_pixels = p;
+    }
     let mut mm = match weights {
         Weights::Multimodal(m) => *m,
         Weights::Text(_) => unreachable!("loaded with Vision::Load"),
@@ -335,7 +341,8 @@ pub fn train<B: AutodiffBackend>(
                     .collect();
                 let lora = checkpoint::read_lora::<B>(&dir, &layout, device)?;
                 mm.model.load_lora_state(lora)?;
-                optim = optim.load_record(checkpoint::read_optimizer(&dir, device)?);
+                let lora_bytes: u64 = layout.iter().map(|(_, [a, b])| (a * b * 4) as u64).sum();
+                optim = optim.load_record(checkpoint::read_optimizer(&dir, lora_bytes, device)?);
                 start = state.step;
                 resumed_from = Some(state.step);
                 tracing::info!("resuming from {} (step {})", dir.display(), state.step);

@@ -3,8 +3,8 @@
 //! norm of all LoRA gradients together (burn clips per tensor).
 use burn::module::ParamId;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
 
 use super::config::OptimizerConfig;
 
@@ -73,8 +73,6 @@ pub fn global_norm<'a, B: Backend>(grads: impl Iterator<Item = &'a Tensor<B, 2>>
     }
     sum.sqrt()
 }
-
-use burn::tensor::ElementConversion;
 
 #[cfg(test)]
 mod tests {
