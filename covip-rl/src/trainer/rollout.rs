@@ -195,17 +195,22 @@ pub struct Scored {
     pub degenerate: Option<bool>,
 }
 
-/// Rewards every `(sample, completion)` in order; returns them with the seconds spent.
-/// A failing judge stops the step with an error naming the sample.
+/// Completions rewarded at once: a caption's QAs already go to the judge as one batch (an
+/// OpenAI-compatible judge keeps up to its own concurrency of them in flight), and this many
+/// captions are judged side by side.
+pub const PARALLEL_RECORDS: usize = 4;
+
+/// Rewards every `(sample, completion)`, results in order; returns them with the seconds
+/// spent. Up to [`PARALLEL_RECORDS`] completions are rewarded at the same time. A failing
+/// judge stops the step with an error naming the sample.
 pub fn reward_all(
     rewarder: &Rewarder,
     settings: &RewardSettings,
     items: &[(&Sample, String)],
 ) -> Result<(Vec<Scored>, f64), TrainError> {
     let t0 = Instant::now();
-    let mut out = Vec::with_capacity(items.len());
-    for (sample, text) in items {
-        out.push(match rewarder {
+    let one = |(sample, text): &(&Sample, String)| -> Result<Scored, TrainError> {
+        Ok(match rewarder {
             Rewarder::Custom(f) => Scored {
                 reward: f(sample, text),
                 degenerate: None,
@@ -220,7 +225,24 @@ pub fn reward_all(
                     degenerate: r.caption.map(|c| c.degenerate),
                 }
             }
+        })
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(PARALLEL_RECORDS) {
+        let results: Vec<Result<Scored, TrainError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk.iter().map(|it| s.spawn(move || one(it))).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(TrainError::Reward("a reward thread panicked".into()))
+                    })
+                })
+                .collect()
         });
+        for r in results {
+            out.push(r?);
+        }
     }
     Ok((out, t0.elapsed().as_secs_f64()))
 }
@@ -266,6 +288,31 @@ mod tests {
             ..c.clone()
         };
         assert_ne!(c.order(0), other.order(0));
+    }
+
+    #[test]
+    fn rewards_keep_their_order_across_parallel_chunks() {
+        let sample = Sample {
+            id: "v".into(),
+            context: Vec::new(),
+            query: covip_data::ImageRef::path("q.png"),
+            gold: Vec::new(),
+            qas: Vec::new(),
+            task: TaskKind::Vision,
+            yes_no: Some(true),
+        };
+        let texts = ["Yes.", "no", "yes it is", "No!", "nope", "yes", "I know"];
+        let items: Vec<(&Sample, String)> =
+            texts.iter().map(|t| (&sample, t.to_string())).collect();
+        let judge = Rewarder::Judge(Box::new(crate::judge::LexicalJudge::default()));
+        let (scored, _) = reward_all(&judge, &RewardSettings::default(), &items).unwrap();
+        let r: Vec<f64> = scored.iter().map(|s| s.reward).collect();
+        // "I know" holds "no" (SPEC §4.4: the first yes/no substring anywhere).
+        assert_eq!(r, [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]);
+        let custom = Rewarder::Custom(Arc::new(|_, t: &str| t.len() as f64));
+        let (scored, _) = reward_all(&custom, &RewardSettings::default(), &items).unwrap();
+        let lens: Vec<f64> = texts.iter().map(|t| t.len() as f64).collect();
+        assert_eq!(scored.iter().map(|s| s.reward).collect::<Vec<_>>(), lens);
     }
 
     #[test]
