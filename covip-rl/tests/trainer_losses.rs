@@ -103,3 +103,30 @@ fn resume_without_checkpoint_starts_over() {
         .collect();
     assert_eq!(steps, [1, 2]);
 }
+
+#[test]
+fn non_empty_run_dir_is_refused_without_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let r = TrainRun {
+        model_dir: root().join("covip-model/tests/fixtures/tiny-qwen3-vl"),
+        data: root().join("data/sample/train.jsonl"),
+        out: tmp.path().to_path_buf(),
+        config: config(LossName::Gspo, 0.0),
+        resume: false,
+        rewarder: Rewarder::Custom(Arc::new(|_, _: &str| 0.0)),
+        judge_name: "custom".into(),
+        stop_after: None,
+        on_step: None,
+    };
+    let err = train::<AB>(r, &Default::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("--resume") && err.contains("not empty"),
+        "{err}"
+    );
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["notes.txt"]);
+}

@@ -169,13 +169,10 @@ fn lora_ids<B: burn::tensor::backend::Backend>(m: &Qwen3Vl<B>) -> Vec<ParamId> {
         .collect()
 }
 
-/// Refuses a non-empty `out` unless resuming; writes or checks `config.toml` and `run.json`.
-fn prepare_run_dir(run: &TrainRun, config: &TrainConfig) -> Result<(), TrainError> {
+/// Refuses a non-empty `out` unless resuming (before the model is loaded, so the refusal is
+/// immediate); a folder holding only the judge cache counts as empty.
+fn check_run_dir(run: &TrainRun) -> Result<(), TrainError> {
     let out = &run.out;
-    let run_dir_err = |msg: String| TrainError::RunDir {
-        path: out.display().to_string(),
-        msg,
-    };
     let non_empty = match std::fs::read_dir(out) {
         Ok(d) => d
             .filter_map(|e| e.ok())
@@ -184,12 +181,23 @@ fn prepare_run_dir(run: &TrainRun, config: &TrainConfig) -> Result<(), TrainErro
         Err(e) => return Err(TrainError::io(out, e)),
     };
     if non_empty && !run.resume {
-        return Err(run_dir_err(
-            "exists and is not empty; pass --resume to continue that run, or choose another \
-             folder (nothing was overwritten)"
+        return Err(TrainError::RunDir {
+            path: out.display().to_string(),
+            msg: "exists and is not empty; pass --resume to continue that run, or choose \
+                  another folder (nothing was overwritten)"
                 .into(),
-        ));
+        });
     }
+    Ok(())
+}
+
+/// Writes `config.toml` (or, resuming, checks it against `config`) and `run.json`.
+fn prepare_run_dir(run: &TrainRun, config: &TrainConfig) -> Result<(), TrainError> {
+    let out = &run.out;
+    let run_dir_err = |msg: String| TrainError::RunDir {
+        path: out.display().to_string(),
+        msg,
+    };
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     let cfg_path = out.join(CONFIG_FILE);
     if run.resume && cfg_path.is_file() {
@@ -244,6 +252,7 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<TrainSummary, TrainError> {
     let mut cfg = run.config.clone();
     cfg.validate()?;
+    check_run_dir(&run)?;
 
     // The model, its processors, and the adapters.
     let bundle = ModelBundle::<B>::load(&run.model_dir, LoadOptions::default(), device)?;
