@@ -185,7 +185,12 @@ impl Judge for OpenAiJudge {
         let c = &self.config;
         format!(
             "openai:{}|model={}|temperature={}|top_p={}|top_k={:?}|max_tokens={:?}",
-            self.url(), c.model, c.temperature, c.top_p, c.top_k, c.max_tokens
+            self.url(),
+            c.model,
+            c.temperature,
+            c.top_p,
+            c.top_k,
+            c.max_tokens
         )
     }
 

@@ -1,6 +1,6 @@
 //! One module per subcommand.
-pub mod caption;
 pub mod capeval;
+pub mod caption;
 pub mod data;
 pub mod degeneration;
 pub mod diagnose;
