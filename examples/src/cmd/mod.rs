@@ -6,6 +6,7 @@ pub mod degeneration;
 pub mod diagnose;
 pub mod export_adapter;
 pub mod generate;
+pub mod judge_args;
 pub mod logits;
 pub mod metrics;
 pub mod pairwise;

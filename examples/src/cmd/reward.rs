@@ -13,10 +13,11 @@ use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
 use covip_rl::RetrievalConfig;
-use covip_rl::judge::{Judge, JudgePrompt, JudgeSpec, OpenAiJudgeConfig};
+use covip_rl::judge::Judge;
 use covip_rl::records::{RecordError, RewardRecord, RewardSettings};
 
 use super::degeneration::{filter, map_lines};
+use super::judge_args::JudgeArgs;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -33,27 +34,8 @@ pub struct Args {
     /// (e.g. http://localhost:8000/v1) or `lexical` for the offline word-overlap judge.
     #[arg(long)]
     pub judge: Option<String>,
-    /// Model name sent to the judge endpoint.
-    #[arg(long, default_value = "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8")]
-    pub judge_model: String,
-    /// Replace the judge prompt with a template file ({{description}} and {{question}}).
-    #[arg(long)]
-    pub judge_prompt: Option<PathBuf>,
-    /// Persist judge answers here (JSONL) and reuse them on later runs.
-    #[arg(long)]
-    pub judge_cache: Option<PathBuf>,
-    /// Judge requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub judge_concurrency: usize,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 120.0)]
-    pub judge_timeout: f64,
-    /// Further attempts after a failed judge request.
-    #[arg(long, default_value_t = 3)]
-    pub judge_retries: u32,
-    /// API key for the judge endpoint (default: the OPENAI_API_KEY environment variable).
-    #[arg(long)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub judge_args: JudgeArgs,
     /// α, the weight of the negative term of r_ret.
     #[arg(long, default_value_t = 1.0)]
     pub alpha: f64,
@@ -82,25 +64,9 @@ fn judge(args: &Args) -> anyhow::Result<Option<Box<dyn Judge>>> {
     let Some(target) = &args.judge else {
         return Ok(None);
     };
-    let spec = JudgeSpec {
-        target: target.clone(),
-        server: OpenAiJudgeConfig {
-            model: args.judge_model.clone(),
-            api_key: args
-                .api_key
-                .clone()
-                .or_else(|| std::env::var("OPENAI_API_KEY").ok()),
-            concurrency: args.judge_concurrency,
-            timeout_secs: args.judge_timeout,
-            retries: args.judge_retries,
-            ..Default::default()
-        },
-        prompt: match &args.judge_prompt {
-            Some(p) => JudgePrompt::from_file(p)?,
-            None => JudgePrompt::default(),
-        },
-        cache: args.judge_cache.clone(),
-    };
+    let spec = args
+        .judge_args
+        .spec(target.clone(), args.judge_args.judge_cache.clone())?;
     Ok(Some(spec.open()?))
 }
 

@@ -8,12 +8,23 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use covip_model::burn::backend::Autodiff;
-use covip_rl::judge::{JudgePrompt, JudgeSpec, OpenAiJudgeConfig};
 use covip_rl::trainer::{
     LossName, Rewarder, StepMetrics, TrainConfig, TrainOverrides, TrainRun, train,
 };
 
+use super::judge_args::JudgeArgs;
+
+// The judge flags are shared with `covip reward`; train's own help for them is kept: the cache
+// defaults into the run folder, and the three request settings are listed without a line.
 #[derive(ClapArgs, Debug)]
+#[command(
+    mut_arg("judge_cache", |a| a.help(
+        "Judge answers cache (JSONL); default RUN_DIR/judge.cache.jsonl for a URL judge"
+    )),
+    mut_arg("judge_concurrency", |a| a.help(None)),
+    mut_arg("judge_timeout", |a| a.help(None)),
+    mut_arg("judge_retries", |a| a.help(None))
+)]
 pub struct Args {
     /// The base checkpoint folder (Qwen3-VL, with its vision tower).
     #[arg(long)]
@@ -91,24 +102,8 @@ pub struct Args {
     #[arg(long)]
     pub templates: Option<PathBuf>,
 
-    /// Model name sent to the judge endpoint.
-    #[arg(long, default_value = "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8")]
-    pub judge_model: String,
-    /// Replace the judge prompt with a template file ({{description}} and {{question}}).
-    #[arg(long)]
-    pub judge_prompt: Option<PathBuf>,
-    /// Judge answers cache (JSONL); default RUN_DIR/judge.cache.jsonl for a URL judge.
-    #[arg(long)]
-    pub judge_cache: Option<PathBuf>,
-    #[arg(long, default_value_t = 8)]
-    pub judge_concurrency: usize,
-    #[arg(long, default_value_t = 120.0)]
-    pub judge_timeout: f64,
-    #[arg(long, default_value_t = 3)]
-    pub judge_retries: u32,
-    /// API key for the judge endpoint (default: the OPENAI_API_KEY environment variable).
-    #[arg(long)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub judge_args: JudgeArgs,
 }
 
 fn parse_loss(s: &str) -> Result<LossName, String> {
@@ -152,28 +147,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.validate()?;
 
     let is_url = args.judge != "lexical";
-    let spec = JudgeSpec {
-        target: args.judge.clone(),
-        server: OpenAiJudgeConfig {
-            model: args.judge_model.clone(),
-            api_key: args
-                .api_key
-                .clone()
-                .or_else(|| std::env::var("OPENAI_API_KEY").ok()),
-            concurrency: args.judge_concurrency,
-            timeout_secs: args.judge_timeout,
-            retries: args.judge_retries,
-            ..Default::default()
-        },
-        prompt: match &args.judge_prompt {
-            Some(p) => JudgePrompt::from_file(p)?,
-            None => JudgePrompt::default(),
-        },
-        cache: args
-            .judge_cache
-            .clone()
-            .or_else(|| is_url.then(|| args.out.join(covip_rl::trainer::JUDGE_CACHE_FILE))),
-    };
+    let cache = args
+        .judge_args
+        .judge_cache
+        .clone()
+        .or_else(|| is_url.then(|| args.out.join(covip_rl::trainer::JUDGE_CACHE_FILE)));
+    let spec = args.judge_args.spec(args.judge.clone(), cache)?;
     // The trainer checks the run folder (ignoring the judge cache), but the cache is opened
     // first: refuse a non-empty folder before creating anything in it.
     let occupied = std::fs::read_dir(&args.out).is_ok_and(|d| {
