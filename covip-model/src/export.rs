@@ -177,24 +177,7 @@ pub fn export_merged<B: burn::tensor::backend::Backend>(
     let files: Vec<String> = if single.is_file() {
         vec!["model.safetensors".to_string()]
     } else {
-        let text = std::fs::read_to_string(&index).map_err(|e| io_err(&index, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
-            path: index.display().to_string(),
-            msg: e.to_string(),
-        })?;
-        let map = v
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| ModelError::Config {
-                path: index.display().to_string(),
-                msg: "no weight_map object".into(),
-            })?;
-        let mut f: Vec<String> = map
-            .values()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect();
-        f.sort();
-        f.dedup();
+        let f = crate::loader::shard_names(&index)?;
         // The names come from a file: only plain file names in the folder are accepted.
         if let Some(bad) = f
             .iter()

@@ -63,6 +63,32 @@ fn io_err(path: &Path, e: std::io::Error) -> ModelError {
     }
 }
 
+/// The shard file names a `model.safetensors.index.json` maps its weights to, sorted and each
+/// once. Shared by the loader and the adapter export so both read an index the same way; the
+/// names are returned as written: the export refuses any that is not a plain file name, the
+/// loader joins them to the checkpoint folder as given.
+pub(crate) fn shard_names(index: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(index).map_err(|e| io_err(index, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        path: index.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ModelError::Config {
+            path: index.display().to_string(),
+            msg: "no weight_map object".into(),
+        })?;
+    let mut files: Vec<String> = map
+        .values()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
 impl Checkpoint {
     /// Opens `dir/model.safetensors`, or the shards named by `dir/model.safetensors.index.json`.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -71,26 +97,10 @@ impl Checkpoint {
         let paths: Vec<PathBuf> = if single.exists() {
             vec![single]
         } else if index.exists() {
-            let text = std::fs::read_to_string(&index).map_err(|e| io_err(&index, e))?;
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| ModelError::Config {
-                    path: index.display().to_string(),
-                    msg: e.to_string(),
-                })?;
-            let map = v
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .ok_or_else(|| ModelError::Config {
-                    path: index.display().to_string(),
-                    msg: "no weight_map object".into(),
-                })?;
-            let mut files: Vec<String> = map
-                .values()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect();
-            files.sort();
-            files.dedup();
-            files.into_iter().map(|f| dir.join(f)).collect()
+            shard_names(&index)?
+                .into_iter()
+                .map(|f| dir.join(f))
+                .collect()
         } else {
             return Err(ModelError::Io {
                 path: dir.display().to_string(),
