@@ -225,12 +225,26 @@ pub fn resume_log_path(out: &Path) -> PathBuf {
 /// other kinds of set are skipped with a log line. An error when a test set has a problem or
 /// none is found.
 pub fn test_samples(path: &Path) -> Result<Vec<Sample>, CaptionError> {
+    collect_test_samples(path, CaptionError::Invalid, |p| {
+        tracing::info!("{}: not a test set, skipped", p.display())
+    })
+}
+
+/// The samples of every test set under `path`, in file order: the one reading of a test set
+/// that captioning and CapEval share. A problem in a test set, or no test sample at all, is an
+/// error made by `invalid` from its message; `skipped` is told of each set of another kind
+/// (each caller logs it at its own level).
+pub(crate) fn collect_test_samples<E: From<DataError>>(
+    path: &Path,
+    invalid: impl Fn(String) -> E,
+    skipped: impl Fn(&Path),
+) -> Result<Vec<Sample>, E> {
     let mut out = Vec::new();
     for d in load(path)? {
         match d {
             Dataset::Test { meta, samples, .. } => {
                 if let Some(p) = samples.problems.first() {
-                    return Err(CaptionError::Invalid(format!(
+                    return Err(invalid(format!(
                         "{}: {} problem(s), first: {p}",
                         meta.display(),
                         samples.problems.len()
@@ -238,13 +252,11 @@ pub fn test_samples(path: &Path) -> Result<Vec<Sample>, CaptionError> {
                 }
                 out.extend(samples.records.into_iter().map(|(_, s)| s));
             }
-            Dataset::Train { path, .. } | Dataset::Downstream { path, .. } => {
-                tracing::info!("{}: not a test set, skipped", path.display());
-            }
+            Dataset::Train { path, .. } | Dataset::Downstream { path, .. } => skipped(&path),
         }
     }
     if out.is_empty() {
-        return Err(CaptionError::Invalid(format!(
+        return Err(invalid(format!(
             "{}: no test-set samples found",
             path.display()
         )));

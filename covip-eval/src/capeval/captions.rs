@@ -3,7 +3,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use covip_data::Sample;
-use covip_data::formats::{Dataset, load};
 use serde_json::Value;
 
 use super::CapevalError;
@@ -88,31 +87,9 @@ fn kind(v: &Value) -> &'static str {
 /// JSON file), in file order. Any problem in a test set is an error naming it; other kinds of
 /// set are skipped; finding no test sample at all is an error.
 pub fn read_test_set(path: &Path) -> Result<Vec<Sample>, CapevalError> {
-    let mut out = Vec::new();
-    for d in load(path)? {
-        match d {
-            Dataset::Test { meta, samples, .. } => {
-                if let Some(p) = samples.problems.first() {
-                    return Err(CapevalError::TestSet(format!(
-                        "{}: {} problem(s), first: {p}",
-                        meta.display(),
-                        samples.problems.len()
-                    )));
-                }
-                out.extend(samples.records.into_iter().map(|(_, s)| s));
-            }
-            Dataset::Train { path, .. } | Dataset::Downstream { path, .. } => {
-                tracing::debug!("{}: not a test set, skipped", path.display());
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(CapevalError::TestSet(format!(
-            "{}: no test-set samples found",
-            path.display()
-        )));
-    }
-    Ok(out)
+    crate::captioner::collect_test_samples(path, CapevalError::TestSet, |p| {
+        tracing::debug!("{}: not a test set, skipped", p.display())
+    })
 }
 
 #[cfg(test)]
