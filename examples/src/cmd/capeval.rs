@@ -19,14 +19,14 @@ use covip_eval::capeval::{
     write_result,
 };
 use covip_eval::captioner::{
-    CaptionEvent, Captioner, LocalCaptionOptions, LocalCaptioner, OpenAiCaptionOptions,
-    OpenAiCaptioner, run_captioning,
+    Captioner, LocalCaptionOptions, OpenAiCaptionOptions, OpenAiCaptioner,
 };
 use covip_model::burn::tensor::backend::Backend;
 use covip_model::device::{DeviceKind, OnDevice, dispatch};
-use covip_model::{LoadOptions, Vision, WeightDtype};
 use covip_rl::openai::{ChatClient, ChatClientConfig};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use super::caption::{caption_with_bar, load_local};
 
 /// The bundled test set and caption sets the no-argument run scores.
 const SAMPLE_TEST: &str = "data/sample/test";
@@ -292,17 +292,7 @@ struct LocalJob {
 impl OnDevice for LocalJob {
     type Output = anyhow::Result<()>;
     fn run<B: Backend>(self, device: B::Device) -> anyhow::Result<()> {
-        let load = LoadOptions {
-            dtype: if self.f32 {
-                WeightDtype::F32
-            } else {
-                WeightDtype::AsStored
-            },
-            vision: Vision::Load,
-            ..Default::default()
-        };
-        let mut captioner = LocalCaptioner::<B>::load(&self.model, load, device, self.options)
-            .with_context(|| format!("loading {}", self.model.display()))?;
+        let mut captioner = load_local::<B>(&self.model, self.f32, device, self.options)?;
         caption_with(&mut captioner, &self.samples, &self.out)
     }
 }
@@ -313,26 +303,7 @@ fn caption_with(
     samples: &[Sample],
     out: &Path,
 ) -> anyhow::Result<()> {
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("captioning {bar:40} {pos}/{len} samples [{elapsed}<{eta}]")
-            .expect("valid progress template"),
-    );
-    let report = run_captioning(captioner, samples, out, None, &mut |event| match event {
-        CaptionEvent::Started {
-            total,
-            done,
-            todo,
-            log,
-        } => {
-            eprintln!(
-                "captioning: {total} samples, {done} already captioned (log {}), {todo} to do",
-                log.display()
-            );
-            bar.set_length(todo as u64);
-        }
-        CaptionEvent::Captioned { .. } => bar.inc(1),
-    })?;
-    bar.finish_and_clear();
+    let report = caption_with_bar(captioner, samples, out, None, Some("captioning"))?;
     if !report.written {
         bail!(
             "captioning stopped with {} of {} samples left; run again to resume",
