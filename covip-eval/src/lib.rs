@@ -8,3 +8,4 @@ pub mod diagnose;
 pub mod capeval;
 pub mod metrics;
 pub mod pairwise;
+pub mod report;

@@ -53,6 +53,8 @@ enum Command {
     Train(Box<cmd::train::Args>),
     /// A training run's LoRA as a PEFT adapter folder, or merged into a full checkpoint.
     ExportAdapter(cmd::export_adapter::Args),
+    /// A training run's reward and response-length curves as a PNG.
+    Plot(cmd::plot::Args),
 }
 
 /// Log lines of the libraries (`tracing`) go to stderr, filtered by `RUST_LOG`
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Pairwise(c) => cmd::pairwise::run(c),
         Command::Train(a) => cmd::train::run(*a),
         Command::ExportAdapter(a) => cmd::export_adapter::run(a),
+        Command::Plot(a) => cmd::plot::run(a),
     };
     match result {
         Ok(code) => code,

@@ -154,4 +154,22 @@ fn train_two_steps_refuse_existing_folder_resume_and_export() {
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(merged.join(f).is_file(), "{f}");
     }
+
+    // `covip plot`: the curves of the two steps, as a PNG beside the metrics.
+    let out = covip(&["plot", run_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 steps plotted"),
+        "{}",
+        text(&out.stdout)
+    );
+    let png = std::fs::read(run.join("curves.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let out = covip(&["plot", tmp.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("metrics.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -37,7 +37,7 @@ const COLOURS: [RGBColor; 8] = [
 ];
 
 /// Registers the embedded font once; plotters looks fonts up by family name.
-fn font() -> Result<(), String> {
+pub(crate) fn font() -> Result<(), String> {
     static FONT: OnceLock<bool> = OnceLock::new();
     let ok = *FONT.get_or_init(|| {
         register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).is_ok()

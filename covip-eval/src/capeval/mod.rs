@@ -29,7 +29,7 @@
 //! assert!(run.acc_pos.unwrap() > 0.5 && run.n_pos > 0);
 //! ```
 mod captions;
-mod chart;
+pub(crate) mod chart;
 mod judge;
 mod result;
 mod table;

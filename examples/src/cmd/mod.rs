@@ -10,6 +10,7 @@ pub mod judge_args;
 pub mod logits;
 pub mod metrics;
 pub mod pairwise;
+pub mod plot;
 pub mod reward;
 pub mod serve;
 pub mod train;
