@@ -782,6 +782,141 @@ fn tokenizer_json_target() -> Target {
     }
 }
 
+/// CapEval's caption files (`{id: caption}` or `{id: {"caption": ...}}`).
+fn capeval_captions_target() -> Target {
+    Target {
+        name: "capeval-captions",
+        seeds: vec![
+            Seed::new(
+                "personalised.json",
+                read("data/sample/captions/personalised.json"),
+                Format::Json,
+            ),
+            Seed::new(
+                "nested.json",
+                br#"{"s1": {"caption": "Mina at the lake"}, "s2": {"caption": ""}}"#.to_vec(),
+                Format::Json,
+            ),
+        ],
+        run: Box::new(|input: &Input| {
+            let p = write(input.scratch, "captions.json", input.bytes)?;
+            covip_eval::capeval::read_captions(&p).map_err(msg)?;
+            Ok(())
+        }),
+    }
+}
+
+/// A human-alignment sheet's exported choices.
+fn pairwise_choices_target() -> Target {
+    let seed = format!(
+        r#"{{"format": "{}", "sheet_id": "0123456789abcdef", "rater": "r1",
+"exported_at": "2026-12-07T00:00:00Z", "choices": [
+{{"pair": 1, "context": "A", "description": "Tie"}},
+{{"pair": 2, "context": null, "description": "B"}}]}}"#,
+        covip_eval::pairwise::CHOICES_FORMAT
+    );
+    Target {
+        name: "pairwise-choices",
+        seeds: vec![Seed::new("choices.json", seed.into_bytes(), Format::Json)],
+        run: Box::new(|input: &Input| {
+            let p = write(input.scratch, "choices.json", input.bytes)?;
+            covip_eval::pairwise::read_choices(&p).map_err(msg)?;
+            Ok(())
+        }),
+    }
+}
+
+/// `covip diagnose --responses`: a JSON list of strings or of `{"response": ...}`.
+fn diagnose_responses_target() -> Target {
+    Target {
+        name: "diagnose-responses",
+        seeds: vec![
+            Seed::new(
+                "strings.json",
+                br#"["At the lake. //boxed{lake}", "SKS was there", ""]"#.to_vec(),
+                Format::Json,
+            ),
+            Seed::new(
+                "objects.json",
+                br#"[{"response": "cooking dinner"}, {"response": "//boxed{park}"}]"#.to_vec(),
+                Format::Json,
+            ),
+        ],
+        run: Box::new(|input: &Input| {
+            let p = write(input.scratch, "responses.json", input.bytes)?;
+            covip_eval::diagnose::read_responses(&p).map_err(msg)?;
+            Ok(())
+        }),
+    }
+}
+
+/// `covip train --config`: the TOML configuration (the defaults as written to a run folder).
+fn train_config_target() -> Target {
+    let toml = covip_rl::trainer::TrainConfig::default().to_toml();
+    Target {
+        name: "train-config-toml",
+        seeds: vec![Seed::new("train.toml", toml.into_bytes(), Format::Text)],
+        run: Box::new(|input: &Input| {
+            let p = write(input.scratch, "train.toml", input.bytes)?;
+            let c = covip_rl::trainer::TrainConfig::from_file(&p).map_err(msg)?;
+            c.validate().map_err(msg)?;
+            Ok(())
+        }),
+    }
+}
+
+/// `covip plot`: a run's `metrics.jsonl`.
+fn training_metrics_target() -> Target {
+    let lines: String = (1..=6)
+        .map(|s| {
+            format!(
+                "{{\"step\": {s}, \"reward_mean\": 0.{s}, \"reward_std\": 0.1, \"response_length\": {}}}\n",
+                20 + s
+            )
+        })
+        .collect();
+    Target {
+        name: "training-metrics",
+        seeds: vec![Seed::new(
+            "metrics.jsonl",
+            lines.into_bytes(),
+            Format::Jsonl,
+        )],
+        run: Box::new(|input: &Input| {
+            let p = write(input.scratch, "metrics.jsonl", input.bytes)?;
+            covip_eval::report::read_curves(&p).map_err(msg)?;
+            Ok(())
+        }),
+    }
+}
+
+/// A client's request body as `covip serve` reads it (before any model work).
+fn serve_request_target() -> Target {
+    Target {
+        name: "serve-chat-request",
+        seeds: vec![Seed::new(
+            "chat.json",
+            br#"{"model": "tiny", "messages": [{"role": "system", "content": "Be brief."},
+{"role": "user", "content": [{"type": "text", "text": "Who is this?"},
+{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}],
+"temperature": 0.7, "top_p": 0.8, "top_k": 20, "max_tokens": 16, "n": 2, "seed": 3,
+"stop": ["
+
+"], "logprobs": true, "top_logprobs": 2, "stream": true,
+"stream_options": {"include_usage": true}}"#
+                .to_vec(),
+            Format::Json,
+        )],
+        run: Box::new(|input: &Input| {
+            covip_model::server::errors::parse_json::<covip_model::server::protocol::ChatRequest>(
+                input.bytes,
+            )
+            .map_err(|e| msg(e.body()))?;
+            Ok(())
+        }),
+    }
+}
+
 /// A target's name and the function that builds it.
 pub type NamedTarget = (&'static str, fn() -> Target);
 
@@ -816,5 +951,11 @@ pub fn all() -> Vec<NamedTarget> {
         ("caption-refs", || caption_target("caption-refs", true)),
         ("caption-cands", || caption_target("caption-cands", false)),
         ("chat-template", chat_template_target),
+        ("capeval-captions", capeval_captions_target),
+        ("pairwise-choices", pairwise_choices_target),
+        ("diagnose-responses", diagnose_responses_target),
+        ("train-config-toml", train_config_target),
+        ("training-metrics", training_metrics_target),
+        ("serve-chat-request", serve_request_target),
     ]
 }
