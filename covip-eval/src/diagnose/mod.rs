@@ -408,6 +408,65 @@ pub fn extraction(set: DiagnosticKind, response: &str) -> String {
     }
 }
 
+/// The resume loop of every stage: answers whose input digest (`inputs[i]`) is already in the
+/// log are reused; the rest are asked in batches of `batch` through `ask` (one result per index
+/// given), each success logged at once as `finish` turns it into (text, extraction); a failure
+/// (`fail`) stops the stage after the batch's successes are logged.
+#[allow(clippy::too_many_arguments)]
+fn resumable_stage(
+    stage: Stage,
+    inputs: &[String],
+    batch: usize,
+    log: &mut Log,
+    ask: &mut dyn FnMut(&[usize]) -> Result<Vec<Result<String, String>>, DiagnoseError>,
+    finish: &dyn Fn(String) -> (String, Option<String>),
+    fail: &dyn Fn(usize, String) -> DiagnoseError,
+    on_event: &mut dyn FnMut(DiagnoseEvent),
+) -> Result<Vec<String>, DiagnoseError> {
+    let total = inputs.len();
+    let mut out: Vec<Option<String>> = Vec::with_capacity(total);
+    for (i, input) in inputs.iter().enumerate() {
+        out.push(log.done(stage, i, input)?);
+    }
+    let pending: Vec<usize> = (0..total).filter(|&i| out[i].is_none()).collect();
+    on_event(DiagnoseEvent::Stage {
+        stage,
+        total,
+        done: total - pending.len(),
+        todo: pending.len(),
+    });
+    for chunk in pending.chunks(batch.max(1)) {
+        let mut failure = None;
+        for (&i, answer) in chunk.iter().zip(ask(chunk)?) {
+            match answer {
+                Ok(text) => {
+                    let (text, extracted) = finish(text);
+                    log.open()?.record(
+                        &key(stage, i),
+                        LogEntry {
+                            input: inputs[i].clone(),
+                            text: text.clone(),
+                            extracted,
+                        },
+                    )?;
+                    out[i] = Some(text);
+                    on_event(DiagnoseEvent::Done { stage, index: i });
+                }
+                Err(message) => {
+                    failure.get_or_insert(fail(i, message));
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|t| t.expect("every sample answered"))
+        .collect())
+}
+
 /// Runs one stage of generation over every sample: conversations from `build`, answers kept
 /// in the log as they come (a failure stops the stage after logging the batch's successes).
 #[allow(clippy::too_many_arguments)]
@@ -433,18 +492,8 @@ fn generation_stage(
         .enumerate()
         .map(|(i, c)| generation_digest(stage, &identity, params, seed + i as u64, c))
         .collect();
-    let mut out: Vec<Option<String>> = Vec::with_capacity(samples.len());
-    for (i, input) in inputs.iter().enumerate() {
-        out.push(log.done(stage, i, input)?);
-    }
-    let pending: Vec<usize> = (0..samples.len()).filter(|&i| out[i].is_none()).collect();
-    on_event(DiagnoseEvent::Stage {
-        stage,
-        total: samples.len(),
-        done: samples.len() - pending.len(),
-        todo: pending.len(),
-    });
-    for chunk in pending.chunks(generator.batch_size().max(1)) {
+    let batch = generator.batch_size();
+    let mut ask = |chunk: &[usize]| {
         let requests: Vec<GenerationRequest<'_>> = chunk
             .iter()
             .map(|&i| GenerationRequest {
@@ -462,40 +511,21 @@ fn generation_stage(
                 chunk.len()
             )));
         }
-        let mut failure = None;
-        for (&i, answer) in chunk.iter().zip(answers) {
-            match answer {
-                Ok(text) => {
-                    let text = generate::clean(&text);
-                    let extracted = (stage == Stage::Response).then(|| extraction(set, &text));
-                    log.open()?.record(
-                        &key(stage, i),
-                        LogEntry {
-                            input: inputs[i].clone(),
-                            text: text.clone(),
-                            extracted,
-                        },
-                    )?;
-                    out[i] = Some(text);
-                    on_event(DiagnoseEvent::Done { stage, index: i });
-                }
-                Err(message) => {
-                    failure.get_or_insert(DiagnoseError::Generate {
-                        stage: stage.as_str(),
-                        index: i,
-                        message,
-                    });
-                }
-            }
-        }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|t| t.expect("every sample generated"))
-        .collect())
+        Ok(answers)
+    };
+    let finish = |text: String| {
+        let text = generate::clean(&text);
+        let extracted = (stage == Stage::Response).then(|| extraction(set, &text));
+        (text, extracted)
+    };
+    let fail = |index, message| DiagnoseError::Generate {
+        stage: stage.as_str(),
+        index,
+        message,
+    };
+    resumable_stage(
+        stage, &inputs, batch, log, &mut ask, &finish, &fail, on_event,
+    )
 }
 
 /// LAR's verdicts for every response, kept in the log as they come.
@@ -517,18 +547,7 @@ fn verdict_stage(
         .iter()
         .map(|p| digest(&serde_json::json!({"stage": "verdict", "judge": identity, "prompt": p})))
         .collect();
-    let mut out: Vec<Option<String>> = Vec::with_capacity(samples.len());
-    for (i, input) in inputs.iter().enumerate() {
-        out.push(log.done(Stage::Verdict, i, input)?);
-    }
-    let pending: Vec<usize> = (0..samples.len()).filter(|&i| out[i].is_none()).collect();
-    on_event(DiagnoseEvent::Stage {
-        stage: Stage::Verdict,
-        total: samples.len(),
-        done: samples.len() - pending.len(),
-        todo: pending.len(),
-    });
-    for chunk in pending.chunks(judge.batch_size().max(1)) {
+    let mut ask = |chunk: &[usize]| {
         let batch: Vec<String> = chunk.iter().map(|&i| prompts[i].clone()).collect();
         let verdicts = judge.judge(&batch);
         if verdicts.len() != chunk.len() {
@@ -538,37 +557,19 @@ fn verdict_stage(
                 chunk.len()
             )));
         }
-        let mut failure = None;
-        for (&i, verdict) in chunk.iter().zip(verdicts) {
-            match verdict {
-                Ok(text) => {
-                    log.open()?.record(
-                        &key(Stage::Verdict, i),
-                        LogEntry {
-                            input: inputs[i].clone(),
-                            text: text.clone(),
-                            extracted: None,
-                        },
-                    )?;
-                    out[i] = Some(text);
-                    on_event(DiagnoseEvent::Done {
-                        stage: Stage::Verdict,
-                        index: i,
-                    });
-                }
-                Err(message) => {
-                    failure.get_or_insert(DiagnoseError::Judge { index: i, message });
-                }
-            }
-        }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|t| t.expect("every sample judged"))
-        .collect())
+        Ok(verdicts)
+    };
+    let fail = |index, message| DiagnoseError::Judge { index, message };
+    resumable_stage(
+        Stage::Verdict,
+        &inputs,
+        judge.batch_size(),
+        log,
+        &mut ask,
+        &|text| (text, None),
+        &fail,
+        on_event,
+    )
 }
 
 /// Scores responses (no judge needed for LSD and ITR; `verdicts` for LAR).
