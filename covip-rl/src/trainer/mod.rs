@@ -169,10 +169,10 @@ fn lora_ids<B: burn::tensor::backend::Backend>(m: &Qwen3Vl<B>) -> Vec<ParamId> {
         .collect()
 }
 
-/// Refuses a non-empty `out` unless resuming (before the model is loaded, so the refusal is
-/// immediate); a folder holding only the judge cache counts as empty.
-fn check_run_dir(run: &TrainRun) -> Result<(), TrainError> {
-    let out = &run.out;
+/// Refuses a non-empty run folder `out` unless resuming (called before the model is loaded,
+/// so the refusal is immediate; callers that open the judge cache inside the folder call it
+/// before that too); a folder holding only the judge cache counts as empty.
+pub fn check_run_dir(out: &Path, resume: bool) -> Result<(), TrainError> {
     let non_empty = match std::fs::read_dir(out) {
         Ok(d) => d
             .filter_map(|e| e.ok())
@@ -180,7 +180,7 @@ fn check_run_dir(run: &TrainRun) -> Result<(), TrainError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(TrainError::io(out, e)),
     };
-    if non_empty && !run.resume {
+    if non_empty && !resume {
         return Err(TrainError::RunDir {
             path: out.display().to_string(),
             msg: "exists and is not empty; pass --resume to continue that run, or choose \
@@ -252,7 +252,7 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<TrainSummary, TrainError> {
     let mut cfg = run.config.clone();
     cfg.validate()?;
-    check_run_dir(&run)?;
+    check_run_dir(&run.out, run.resume)?;
 
     // The model, its processors, and the adapters.
     let bundle = ModelBundle::<B>::load(&run.model_dir, LoadOptions::default(), device)?;

@@ -153,19 +153,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| is_url.then(|| args.out.join(covip_rl::trainer::JUDGE_CACHE_FILE)));
     let spec = args.judge_args.spec(args.judge.clone(), cache)?;
-    // The trainer checks the run folder (ignoring the judge cache), but the cache is opened
-    // first: refuse a non-empty folder before creating anything in it.
-    let occupied = std::fs::read_dir(&args.out).is_ok_and(|d| {
-        d.filter_map(|e| e.ok())
-            .any(|e| e.file_name() != covip_rl::trainer::JUDGE_CACHE_FILE)
-    });
-    if !args.resume && occupied {
-        bail!(
-            "run folder {}: exists and is not empty; pass --resume to continue that run, or \
-             choose another folder (nothing was overwritten)",
-            args.out.display()
-        );
-    }
+    // Opening the judge creates its cache inside the run folder: refuse an occupied folder
+    // before that.
+    covip_rl::trainer::check_run_dir(&args.out, args.resume)?;
     let judge = spec.open().context("opening the judge")?;
 
     let bar = indicatif::ProgressBar::new(0);
