@@ -408,6 +408,9 @@ pub fn extraction(set: DiagnosticKind, response: &str) -> String {
     }
 }
 
+/// Answers (or per-index failure messages) for the indices asked, in order.
+type StageAnswers = Result<Vec<Result<String, String>>, DiagnoseError>;
+
 /// The resume loop of every stage: answers whose input digest (`inputs[i]`) is already in the
 /// log are reused; the rest are asked in batches of `batch` through `ask` (one result per index
 /// given), each success logged at once as `finish` turns it into (text, extraction); a failure
@@ -418,7 +421,7 @@ fn resumable_stage(
     inputs: &[String],
     batch: usize,
     log: &mut Log,
-    ask: &mut dyn FnMut(&[usize]) -> Result<Vec<Result<String, String>>, DiagnoseError>,
+    ask: &mut dyn FnMut(&[usize]) -> StageAnswers,
     finish: &dyn Fn(String) -> (String, Option<String>),
     fail: &dyn Fn(usize, String) -> DiagnoseError,
     on_event: &mut dyn FnMut(DiagnoseEvent),
