@@ -792,11 +792,17 @@ pub fn read_peft_config(dir: &Path) -> Result<LoraConfig> {
     Ok(cfg)
 }
 
+/// The key under which PEFT's `save_pretrained` also stores the head's base weight when
+/// `lm_head` is a target (its `save_embedding_layers="auto"` treats `lm_head` as an embedding
+/// layer); PEFT loads it back into the base layer, and so does [`load_peft_adapter`].
+pub const PEFT_HEAD_BASE_KEY: &str = "base_model.model.lm_head.base_layer.weight";
+
 /// Loads the PEFT adapter in `dir` over `model` (a base without adapters): reads and checks
 /// `adapter_config.json`, checks every key and shape of `adapter_model.safetensors` against the
 /// model (errors name the file and each missing, unexpected or mis-shaped key, and an r that
-/// differs from the configuration's), then attaches the adapters (base frozen). Returns the
-/// configuration. On error the model is unchanged.
+/// differs from the configuration's), then attaches the adapters (base frozen). A head weight
+/// saved beside a LoRA on `lm_head` ([`PEFT_HEAD_BASE_KEY`], as PEFT writes it) replaces the
+/// base's head, as PEFT does. Returns the configuration. On error the model is unchanged.
 pub fn load_peft_adapter<B: Backend>(model: &mut Qwen3Vl<B>, dir: &Path) -> Result<LoraConfig> {
     let cfg = read_peft_config(dir)?;
     if model.has_lora() {
@@ -815,7 +821,15 @@ pub fn load_peft_adapter<B: Backend>(model: &mut Qwen3Vl<B>, dir: &Path) -> Resu
     };
     // The file can hold at most the expected tensors as f32 plus a header: anything larger is
     // refused before it is read.
-    let expected_bytes: u64 = layout.iter().map(|(_, [a, b])| (a * b * 4) as u64).sum();
+    let head_shape: Option<[usize; 2]> = match &model.lm_head {
+        Some(h) if cfg.targets_lm_head() => Some(h.weight.val().dims()),
+        _ => None,
+    };
+    let expected_bytes: u64 = layout
+        .iter()
+        .map(|(_, [a, b])| (a * b * 4) as u64)
+        .sum::<u64>()
+        + head_shape.map_or(0, |[a, b]| (a * b * 4) as u64);
     let limit = expected_bytes + (16 << 20);
     let len = std::fs::metadata(&path)
         .map_err(|e| io_err(&path, e))?
@@ -827,12 +841,25 @@ pub fn load_peft_adapter<B: Backend>(model: &mut Qwen3Vl<B>, dir: &Path) -> Resu
     }
     let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| st_err(e.to_string()))?;
-    let given: Vec<(String, Vec<usize>)> = st
+    let mut given: Vec<(String, Vec<usize>)> = st
         .tensors()
         .into_iter()
         .map(|(k, v)| (k, v.shape().to_vec()))
         .collect();
-    let mut problems = check_layout(&layout, &given, Some(cfg.rank));
+    let mut problems = Vec::new();
+    let mut head_base = false;
+    if let Some(want) = head_shape
+        && let Some(i) = given.iter().position(|(k, _)| k == PEFT_HEAD_BASE_KEY)
+    {
+        let (_, shape) = given.remove(i);
+        if shape != want {
+            problems.push(format!(
+                "  wrong shape {PEFT_HEAD_BASE_KEY}: file has {shape:?}, model needs {want:?}"
+            ));
+        }
+        head_base = true;
+    }
+    problems.extend(check_layout(&layout, &given, Some(cfg.rank)));
     for (k, v) in st.tensors() {
         if !matches!(
             v.dtype(),
@@ -851,26 +878,31 @@ pub fn load_peft_adapter<B: Backend>(model: &mut Qwen3Vl<B>, dir: &Path) -> Resu
         });
     }
     let device = model.language_model.embed_tokens.val().device();
-    let mut state = Vec::with_capacity(layout.len());
-    for (key, shape) in &layout {
+    // One tensor of the file as `dtype` (the file's f32, bf16 or f16 converted).
+    let read = |key: &str, shape: [usize; 2], dtype: DType| -> Result<Tensor<B, 2>> {
         let v = st.tensor(key).map_err(|e| st_err(format!("{key}: {e}")))?;
-        let dtype = match v.dtype() {
+        let given = match v.dtype() {
             safetensors::Dtype::BF16 => DType::BF16,
             safetensors::Dtype::F16 => DType::F16,
             _ => DType::F32,
         };
-        let data = TensorData::from_bytes_vec(v.data().to_vec(), shape.to_vec(), dtype);
-        let data = if dtype == DType::F32 {
+        let data = TensorData::from_bytes_vec(v.data().to_vec(), shape.to_vec(), given);
+        let data = if given == dtype {
             data
         } else {
-            data.convert_dtype(DType::F32)
+            data.convert_dtype(dtype)
         };
-        state.push((
-            key.clone(),
-            Tensor::<B, 2>::from_data(data, (&device, DType::F32)),
-        ));
+        Ok(Tensor::<B, 2>::from_data(data, (&device, dtype)))
+    };
+    let mut state = Vec::with_capacity(layout.len());
+    for (key, shape) in &layout {
+        state.push((key.clone(), read(key, *shape, DType::F32)?));
     }
     let mut adapted = model.clone();
+    if head_base && let (Some(head), Some(shape)) = (adapted.lm_head.as_mut(), head_shape) {
+        let dtype = head.weight.val().dtype();
+        head.weight = Param::initialized(head.weight.id, read(PEFT_HEAD_BASE_KEY, shape, dtype)?);
+    }
     adapted.apply_lora(&cfg, 0)?;
     adapted.load_lora_state(state)?;
     *model = adapted;

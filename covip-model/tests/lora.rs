@@ -10,8 +10,8 @@ use burn::tensor::{DType, Tensor, TensorData, backend::Backend};
 use common::{f32_dir, fixtures, max_abs_diff};
 use covip_data::rng::SeededRng;
 use covip_model::lora::{
-    ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraConfig, VLLM_LM_HEAD_NOTE, export_peft_adapter,
-    load_peft_adapter,
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraConfig, PEFT_HEAD_BASE_KEY, VLLM_LM_HEAD_NOTE,
+    export_peft_adapter, load_peft_adapter,
 };
 use covip_model::{ModelError, Qwen3Vl, WeightDtype, score_continuations};
 
@@ -633,4 +633,62 @@ fn same_seed_same_adapters_and_param_ids() {
     assert!(st[0].0.contains("layers.0.self_attn.q_proj.lora_A"));
     assert!(st[14].0.contains("layers.1.self_attn.q_proj.lora_A"));
     assert_ne!(q0, q1);
+}
+
+/// PEFT's `save_pretrained` also stores the head's base weight when `lm_head` is a target
+/// (`base_model.model.lm_head.base_layer.weight`); loading puts it in the base head, as PEFT
+/// does, and a wrong shape there is refused by name.
+#[test]
+fn peft_head_base_weight_is_loaded_into_the_head() {
+    let cfg = LoraConfig {
+        rank: 2,
+        alpha: 4.0,
+        dropout: 0.0,
+        targets: vec!["q_proj".into(), "lm_head".into()],
+    };
+    let mut m = load::<Flex>(&f32_dir());
+    m.apply_lora(&cfg, 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    export_peft_adapter(&m, &cfg, "base", dir.path()).unwrap();
+    let mut tensors = read_weights(dir.path());
+    let head = m.lm_head.as_ref().unwrap().weight.val();
+    let [vocab, hidden] = head.dims();
+    let mut changed: Vec<f32> = head.into_data().to_vec().unwrap();
+    for (i, v) in changed.iter_mut().enumerate() {
+        *v += 0.01 * ((i % 7) as f32 - 3.0);
+    }
+    tensors.push((
+        PEFT_HEAD_BASE_KEY.to_string(),
+        vec![vocab, hidden],
+        changed.clone(),
+    ));
+    write_weights(dir.path(), &tensors);
+    let mut loaded = load::<Flex>(&f32_dir());
+    load_peft_adapter(&mut loaded, dir.path()).unwrap();
+    let got: Vec<f32> = loaded
+        .lm_head
+        .as_ref()
+        .unwrap()
+        .weight
+        .val()
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert_eq!(got, changed);
+    // The adapters came along too.
+    assert_eq!(loaded.lora_state().len(), 3 * 2 + 2);
+
+    // A head of the wrong shape.
+    let last = tensors.len() - 1;
+    tensors[last] = (
+        PEFT_HEAD_BASE_KEY.to_string(),
+        vec![vocab - 1, hidden],
+        vec![0.0; (vocab - 1) * hidden],
+    );
+    write_weights(dir.path(), &tensors);
+    let e = load_err(dir.path());
+    assert!(
+        e.contains(PEFT_HEAD_BASE_KEY) && e.contains("wrong shape"),
+        "{e}"
+    );
 }

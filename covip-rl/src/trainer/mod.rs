@@ -27,15 +27,16 @@ pub mod config;
 pub mod metrics;
 pub mod optim;
 pub mod rollout;
+pub mod update;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, ParamId};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::Optimizer;
+use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
 use covip_data::prompt::{Templates, conversation_images};
 use covip_data::rng::SeededRng;
 use covip_data::sample::Sample;
@@ -50,8 +51,9 @@ pub use checkpoint::CheckpointState;
 pub use config::{LossName, OptimizerConfig, RolloutSampling, TrainConfig, TrainOverrides};
 pub use metrics::StepMetrics;
 pub use rollout::{RewardFn, Rewarder};
+pub use update::{PassStats, RolloutBatch, UpdateSchedule, optimisation_passes};
 
-use crate::loss::{Advantages, PolicyLossInput, group_advantages, policy_loss};
+use crate::loss::group_advantages;
 use crate::records::RewardSettings;
 use rollout::{DataCursor, TAG_DROPOUT, TAG_PROMPT, TAG_ROLLOUT, derive_seed};
 
@@ -161,7 +163,7 @@ fn inner_multimodal<B: AutodiffBackend>(
 }
 
 /// The ids of every LoRA matrix (what the optimiser updates and the clip measures).
-fn lora_ids<B: burn::tensor::backend::Backend>(m: &Qwen3Vl<B>) -> Vec<ParamId> {
+pub fn lora_ids<B: burn::tensor::backend::Backend>(m: &Qwen3Vl<B>) -> Vec<ParamId> {
     m.lora_sites()
         .iter()
         .filter_map(|(_, _, l)| l.lora.as_ref())
@@ -312,7 +314,6 @@ pub fn train<B: AutodiffBackend>(
         .with_tokenizer_file(&tok)
         .map_err(|e| TrainError::Reward(e.to_string()))?;
     let sampling = rollout_sampling(&cfg.sampling, &processor.generation);
-    let loss_cfg = cfg.loss_config();
     let cursor = DataCursor {
         prompts: samples.len(),
         batch_size: cfg.batch_size,
@@ -468,7 +469,6 @@ pub fn train<B: AutodiffBackend>(
         let row_images: Vec<&PixelPatches> = (0..completions.len())
             .map(|k| &prompts[k / g].pixels)
             .collect();
-        let rows = completions.len();
 
         // Reference log-probs (β > 0), on the frozen base.
         let ref_logp = match &reference {
@@ -504,79 +504,45 @@ pub fn train<B: AutodiffBackend>(
             (rewarded, first)
         });
         let (scored, judge_secs) = rewarded?;
-        let mut first = Some(first?);
+        let first = first?;
         let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
 
         // 4. Advantages.
         let adv = group_advantages(&rewards, g, cfg.advantage_scale())
             .map_err(|source| TrainError::Loss { step, source })?;
-        let adv = Tensor::<B, 1>::from_data(
-            TensorData::new(adv.iter().map(|&a| a as f32).collect::<Vec<_>>(), [rows]),
-            device,
-        );
 
         // 5. μ passes.
-        let mut old: Option<Tensor<B, 2>> = None;
-        let (mut losses, mut clip, mut ratio, mut kls, mut norms) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut lr = 0.0;
-        for k in 0..cfg.mu {
-            let scores = match first.take() {
-                Some(s) => s,
-                None => {
-                    B::seed(device, dropout_seed(k));
-                    mm.score_continuations(
-                        &row_prompts,
-                        &completions,
-                        &row_images,
-                        processor.pad_id,
-                        device,
-                    )?
-                }
-            };
-            if cfg.mu > 1 && old.is_none() {
-                old = Some(scores.logprobs.clone().detach());
-            }
-            let out = policy_loss(
-                &loss_cfg,
-                PolicyLossInput {
-                    logp: scores.logprobs,
-                    old_logp: old.clone(),
-                    ref_logp: ref_logp.clone(),
-                    mask: scores.mask,
-                    advantages: Advantages::PerSequence(adv.clone()),
-                },
-            )
-            .map_err(|source| TrainError::Loss { step, source })?;
-            losses.push(out.loss.clone().into_scalar().elem::<f64>());
-            clip.push(out.stats.clip_fraction);
-            ratio.push(out.stats.mean_ratio);
-            if let Some(kl) = out.stats.kl {
-                kls.push(kl);
-            }
-            let grads = GradientsParams::from_grads(out.loss.backward(), &mm.model);
-            let (grads, norm) =
-                optim::clip_global_norm::<B>(grads, &ids, cfg.optimizer.max_grad_norm);
-            norms.push(norm);
-            let update = (step - 1) * cfg.mu + k;
-            lr = optim::scheduled_lr(
-                cfg.optimizer.learning_rate,
-                cfg.optimizer.warmup_steps,
+        let batch_rows = RolloutBatch {
+            prompts: &row_prompts,
+            completions: &completions,
+            images: &row_images,
+            pad_id: processor.pad_id,
+            advantages: &adv,
+        };
+        let (updated, passes) = optimisation_passes(
+            mm,
+            &mut optim,
+            &cfg,
+            &ids,
+            &batch_rows,
+            ref_logp,
+            UpdateSchedule {
+                first_update: (step - 1) * cfg.mu,
                 total_updates,
-                update,
-            );
-            let Qwen3VlMultimodal {
-                model,
-                visual,
-                image_token_id,
-            } = mm;
-            let model = optim.step(lr, model, grads);
-            mm = Qwen3VlMultimodal {
-                model,
-                visual,
-                image_token_id,
-            };
-        }
+            },
+            Some(first),
+            &dropout_seed,
+            &mut |_, _, _| {},
+            device,
+        )?;
+        mm = updated;
+        let lr = passes.last().map_or(0.0, |p| p.learning_rate);
+        let pick = |f: fn(&PassStats) -> f64| passes.iter().map(f).collect::<Vec<f64>>();
+        let losses = pick(|p| p.loss);
+        let clip = pick(|p| p.clip_fraction);
+        let ratio = pick(|p| p.mean_ratio);
+        let norms = pick(|p| p.grad_norm);
+        let kls: Vec<f64> = passes.iter().filter_map(|p| p.kl).collect();
         let train_secs = t_train.elapsed().as_secs_f64();
 
         // Metrics.
