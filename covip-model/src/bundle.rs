@@ -50,6 +50,14 @@ impl<B: Backend> Weights<B> {
         }
     }
 
+    /// The causal LM, to change (attach a LoRA adapter, say).
+    pub fn text_mut(&mut self) -> &mut Qwen3Vl<B> {
+        match self {
+            Weights::Text(m) => m,
+            Weights::Multimodal(m) => &mut m.model,
+        }
+    }
+
     /// The model with its vision tower, when it was loaded.
     pub fn multimodal(&self) -> Option<&Qwen3VlMultimodal<B>> {
         match self {

@@ -347,6 +347,16 @@ impl<B: Backend> Qwen3Vl<B> {
         out
     }
 
+    /// Sets every adapter's dropout probability (a loaded adapter keeps the one its file
+    /// gave; a trainer sets its own).
+    pub fn set_lora_dropout(&mut self, p: f64) {
+        for (_, _, lin) in self.lora_sites_mut() {
+            if let Some(l) = lin.lora.as_mut() {
+                l.dropout = p;
+            }
+        }
+    }
+
     /// Whether any layer carries an adapter.
     pub fn has_lora(&self) -> bool {
         self.lora_sites().iter().any(|(_, _, l)| l.lora.is_some())
@@ -551,6 +561,14 @@ impl<B: Backend> Qwen3VlMultimodal<B> {
         self.model.apply_lora(cfg, seed)?;
         self.visual = self.visual.clone().no_grad();
         Ok(())
+    }
+
+    /// [`load_peft_adapter`] on the decoder (to train on from there), with the vision tower
+    /// frozen too.
+    pub fn load_peft_adapter(&mut self, dir: &Path) -> Result<LoraConfig> {
+        let cfg = load_peft_adapter(&mut self.model, dir)?;
+        self.visual = self.visual.clone().no_grad();
+        Ok(cfg)
     }
 }
 

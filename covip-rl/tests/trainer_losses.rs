@@ -130,3 +130,37 @@ fn non_empty_run_dir_is_refused_without_resume() {
         .collect();
     assert_eq!(names, ["notes.txt"]);
 }
+
+/// `init_adapter`: the run starts from a PEFT adapter (here the one PEFT saved for the step
+/// parity fixture: r 4, α 8, all eight targets), takes its shape over the `[lora]` values, and
+/// with a learning rate of 0 its checkpoint holds exactly the adapter's weights.
+#[test]
+fn a_run_starts_from_a_peft_adapter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let adapter = root().join("covip-rl/tests/fixtures/gspo_step/adapter");
+    let mut c = config(LossName::Gspo, 0.0);
+    c.max_steps = Some(1);
+    c.optimizer.learning_rate = 0.0;
+    c.init_adapter = Some(adapter.clone());
+    assert_eq!(run(&out, c, false, None), 1);
+    let saved = TrainConfig::from_file(&out.join("config.toml")).unwrap();
+    assert_eq!((saved.lora.rank, saved.lora.alpha), (4, 8.0));
+    assert_eq!(saved.lora.targets.len(), 8);
+    let (_, _, ckpt) = covip_rl::trainer::last_checkpoint(&out).unwrap();
+    let read = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap();
+        let st = covip_model::safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut v: Vec<(String, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .filter(|(k, _)| k != covip_model::lora::PEFT_HEAD_BASE_KEY)
+            .map(|(k, t)| (k, t.data().to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    let want = read(&adapter.join("adapter_model.safetensors"));
+    assert_eq!(want.len(), 3 * 7 * 2 + 2);
+    assert_eq!(read(&ckpt.join("adapter_model.safetensors")), want);
+}

@@ -140,6 +140,11 @@ pub struct TrainConfig {
     pub image_min_pixels: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_max_pixels: Option<usize>,
+    /// A PEFT LoRA adapter folder to start from instead of a fresh adapter (A random, B zero):
+    /// an SFT adapter, or another run's export. Its r, α and target modules replace the
+    /// `[lora]` ones (dropout stays the configuration's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_adapter: Option<PathBuf>,
     pub optimizer: OptimizerConfig,
     pub sampling: RolloutSampling,
     pub lora: LoraConfig,
@@ -162,6 +167,7 @@ impl Default for TrainConfig {
             epsilon_high: None,
             beta: 0.0,
             templates: None,
+            init_adapter: None,
             image_min_pixels: None,
             image_max_pixels: None,
             optimizer: OptimizerConfig::default(),
@@ -292,6 +298,7 @@ pub struct TrainOverrides {
     pub top_k: Option<usize>,
     pub top_p: Option<f32>,
     pub templates: Option<PathBuf>,
+    pub init_adapter: Option<PathBuf>,
 }
 
 impl TrainOverrides {
@@ -333,6 +340,9 @@ impl TrainOverrides {
         }
         if self.top_p.is_some() {
             c.sampling.top_p = self.top_p;
+        }
+        if self.init_adapter.is_some() {
+            c.init_adapter = self.init_adapter.clone();
         }
         if self.templates.is_some() {
             c.templates = self.templates.clone();

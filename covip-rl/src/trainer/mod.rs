@@ -41,6 +41,7 @@ use covip_data::prompt::{Templates, conversation_images};
 use covip_data::rng::SeededRng;
 use covip_data::sample::Sample;
 use covip_model::engine::{SeqRequest, generate_group};
+use covip_model::lora::LoraConfig;
 use covip_model::processor::image::PixelPatches;
 use covip_model::{
     LoadOptions, ModelBundle, Qwen3Vl, Qwen3VlMultimodal, RenderOptions, Sampling, Weights,
@@ -275,7 +276,18 @@ pub fn train<B: AutodiffBackend>(
         Weights::Multimodal(m) => *m,
         Weights::Text(_) => unreachable!("loaded with Vision::Load"),
     };
-    if cfg.lora.targets_lm_head() && mm.model.lm_head.is_none() {
+    let init_adapter = match &cfg.init_adapter {
+        Some(dir) => {
+            let a = covip_model::lora::read_peft_config(dir)?;
+            cfg.lora = LoraConfig {
+                dropout: cfg.lora.dropout,
+                ..a
+            };
+            Some(dir.clone())
+        }
+        None => None,
+    };
+    if init_adapter.is_none() && cfg.lora.targets_lm_head() && mm.model.lm_head.is_none() {
         tracing::info!(
             "the head is tied to the embeddings: lm_head left out of the LoRA targets (SPEC §5)"
         );
@@ -283,7 +295,13 @@ pub fn train<B: AutodiffBackend>(
     }
     prepare_run_dir(&run, &cfg)?;
     let reference = (cfg.beta > 0.0).then(|| inner_multimodal(&mm));
-    mm.apply_lora(&cfg.lora, cfg.seed)?;
+    match &init_adapter {
+        Some(dir) => {
+            mm.load_peft_adapter(dir)?;
+            mm.model.set_lora_dropout(cfg.lora.dropout);
+        }
+        None => mm.apply_lora(&cfg.lora, cfg.seed)?,
+    }
     let ids = lora_ids(&mm.model);
 
     // Data, prompts' wording, rewards.

@@ -1,4 +1,5 @@
-//! `covip logits`: one f32 forward pass over a chat-formatted prompt, saved as safetensors
+//! `covip logits`: one f32 forward pass over a chat-formatted prompt (optionally with a PEFT
+//! adapter over the checkpoint), saved as safetensors
 //! (`input_ids` [seq] i64, `logits` [seq, vocab] f32; with `--image` also `pixel_values`
 //! [patches, 1536] f32 and `image_grid_thw` [images, 3] i64).
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ pub struct Args {
     /// Images of the user message, in order, before the text (no "Picture N: " ids).
     #[arg(long)]
     pub image: Vec<PathBuf>,
+    /// A PEFT LoRA adapter folder to load over --model (`covip export-adapter`'s output, or
+    /// one PEFT saved).
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Output .safetensors file.
@@ -55,8 +60,12 @@ impl OnDevice for Job {
             },
             ..Default::default()
         };
-        let bundle = ModelBundle::<B>::load(&a.model, load, &device)
+        let mut bundle = ModelBundle::<B>::load(&a.model, load, &device)
             .with_context(|| format!("loading {}", a.model.display()))?;
+        if let Some(dir) = &a.adapter {
+            covip_model::lora::load_peft_adapter(bundle.weights.text_mut(), dir)
+                .with_context(|| format!("loading the adapter {}", dir.display()))?;
+        }
         let processor = &bundle.processor;
         if a.image.is_empty() {
             let messages = vec![Message::text(Role::User, a.prompt.clone())];

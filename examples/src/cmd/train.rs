@@ -101,6 +101,10 @@ pub struct Args {
     /// Prompt wording as a covip-data templates JSON file.
     #[arg(long)]
     pub templates: Option<PathBuf>,
+    /// Start from this PEFT LoRA adapter folder instead of a fresh adapter; its r, α and
+    /// targets replace --lora-rank / --lora-alpha / --lora-targets.
+    #[arg(long)]
+    pub init_adapter: Option<PathBuf>,
 
     #[command(flatten)]
     pub judge_args: JudgeArgs,
@@ -134,6 +138,7 @@ impl Args {
             top_k: self.top_k,
             top_p: self.top_p,
             templates: self.templates.clone(),
+            init_adapter: self.init_adapter.clone(),
         }
     }
 }
