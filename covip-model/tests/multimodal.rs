@@ -1,6 +1,7 @@
 //! Multimodal parity with transformers on the tiny f32 checkpoint: `get_rope_index`, logits and
 //! greedy continuations of prompts with 1 and 3 images, batched generation, and the processor
-//! turning the same messages into the same ids. Fixtures: scripts/make_multimodal_fixtures.py.
+//! turning the same messages into the same ids, and scoring groups of rows that share a prompt's
+//! images with one vision-tower pass. Fixtures: scripts/make_multimodal_fixtures.py.
 mod common;
 
 use common::{f32_dir, fixtures, greedy, multimodal_reference, patches, u32s};
@@ -8,6 +9,7 @@ use common::{f32_dir, fixtures, greedy, multimodal_reference, patches, u32s};
 use covip_data::ImageRef;
 use covip_data::prompt::{Message, Part, Role};
 use covip_model::burn::backend::Flex;
+use covip_model::multimodal::vision_images_encoded;
 use covip_model::processor::image::PixelPatches;
 use covip_model::rope_index::rope_index;
 use covip_model::{GenerateOptions, Processor, Qwen3VlMultimodal, RenderOptions, WeightDtype};
@@ -228,4 +230,104 @@ fn scoring_with_images_matches_full_logits_and_batches() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("2 prompts but 1 image lists"), "{e}");
+}
+
+/// Scores `rows` (prompt, continuation, images) in one batch; returns log-probs, mask (both
+/// `[B, L]` flattened) and how many images the vision tower encoded for it.
+fn score_rows(
+    m: &Qwen3VlMultimodal<B>,
+    rows: &[(Vec<u32>, Vec<u32>, &PixelPatches)],
+) -> (Vec<f32>, Vec<f32>, usize) {
+    let (ps, cs): (Vec<Vec<u32>>, Vec<Vec<u32>>) =
+        rows.iter().map(|(p, c, _)| (p.clone(), c.clone())).unzip();
+    let px: Vec<&PixelPatches> = rows.iter().map(|r| r.2).collect();
+    let before = vision_images_encoded();
+    let s = m
+        .score_continuations(&ps, &cs, &px, 0, &Default::default())
+        .unwrap();
+    let encoded = vision_images_encoded() - before;
+    let lp = s.logprobs.into_data().to_vec().unwrap();
+    let mask = s.mask.into_data().to_vec().unwrap();
+    (lp, mask, encoded)
+}
+
+/// The GSPO layout: G completions of one prompt pass the same `&PixelPatches`; the vision
+/// tower must encode each prompt's images once and give the same scores as one encoding per
+/// row (separate clones, which share nothing). Log-probs agree within 1e-6.
+#[test]
+fn rows_sharing_images_encode_them_once_and_score_the_same() {
+    const TOL: f32 = 1e-6;
+    let r = reference();
+    let m = load();
+    let prompts = r["prompts"].as_array().unwrap();
+    // Prompt 0 has 1 image, prompt 1 has 3.
+    let ids: Vec<Vec<u32>> = prompts.iter().map(|p| u32s(&p["input_ids"])).collect();
+    let px: Vec<PixelPatches> = prompts.iter().map(patches).collect();
+    assert_eq!((px[0].grid_thw.len(), px[1].grid_thw.len()), (1, 3));
+    let conts: [Vec<u32>; 3] = [
+        vec![64, 396, 323],
+        vec![83, 198],
+        vec![13, 422, 198, 421, 64],
+    ];
+    let clones: Vec<PixelPatches> = (0..6).map(|k| px[k / 3].clone()).collect();
+    let shared: Vec<(Vec<u32>, Vec<u32>, &PixelPatches)> = (0..6)
+        .map(|k| (ids[k / 3].clone(), conts[k % 3].clone(), &px[k / 3]))
+        .collect();
+    let separate: Vec<(Vec<u32>, Vec<u32>, &PixelPatches)> = (0..6)
+        .map(|k| (ids[k / 3].clone(), conts[k % 3].clone(), &clones[k]))
+        .collect();
+    let (lp_s, mask_s, n_s) = score_rows(&m, &shared);
+    let (lp_c, mask_c, n_c) = score_rows(&m, &separate);
+    assert_eq!(n_c, 3 + 3 * 3, "one encoding per row's image");
+    assert_eq!(n_s, 1 + 3, "one encoding per distinct image");
+    assert_eq!(mask_s, mask_c);
+    assert_eq!(mask_s.iter().sum::<f32>(), 2.0 * (3 + 2 + 5) as f32);
+    let d = common::max_abs_diff(&lp_s, &lp_c);
+    eprintln!("2 prompts x 3 rows: shared vs separate log-probs max|Δ| {d:e}");
+    assert!(d <= TOL, "shared vs separate log-probs differ by {d}");
+    assert!(lp_s.iter().zip(&mask_s).all(|(l, k)| *k == 0.0 || *l < 0.0));
+
+    // A text-only row (empty patches) between image rows, and a prompt reused away from its
+    // first rows: A, A, text, B, A.
+    let empty = PixelPatches {
+        pixel_values: Vec::new(),
+        patch_dim: px[0].patch_dim,
+        grid_thw: Vec::new(),
+        merge_size: px[0].merge_size,
+    };
+    let text: Vec<u32> = ids[0][..5]
+        .iter()
+        .chain(&ids[0][ids[0].len() - 5..])
+        .copied()
+        .collect();
+    assert!(!text.contains(&(r["image_token_id"].as_u64().unwrap() as u32)));
+    // Per row: prompt ids, the shared images, and the row's own copy.
+    let (a2, b2, a3) = (px[0].clone(), px[1].clone(), px[0].clone());
+    let layout: [(&Vec<u32>, &PixelPatches, &PixelPatches); 5] = [
+        (&ids[0], &px[0], &px[0]),
+        (&ids[0], &px[0], &a2),
+        (&text, &empty, &empty),
+        (&ids[1], &px[1], &b2),
+        (&ids[0], &px[0], &a3),
+    ];
+    let mixed: Vec<(Vec<u32>, Vec<u32>, &PixelPatches)> = layout
+        .iter()
+        .enumerate()
+        .map(|(k, &(p, s, _))| (p.clone(), conts[k % 3].clone(), s))
+        .collect();
+    let unshared: Vec<(Vec<u32>, Vec<u32>, &PixelPatches)> = layout
+        .iter()
+        .enumerate()
+        .map(|(k, &(p, _, o))| (p.clone(), conts[k % 3].clone(), o))
+        .collect();
+    let (lp_s, mask_s, n_s) = score_rows(&m, &mixed);
+    let (lp_c, mask_c, n_c) = score_rows(&m, &unshared);
+    assert_eq!((n_s, n_c), (1 + 3, 1 + 1 + 3 + 1));
+    assert_eq!(mask_s, mask_c);
+    let d = common::max_abs_diff(&lp_s, &lp_c);
+    eprintln!("mixed batch: shared vs separate log-probs max|Δ| {d:e}");
+    assert!(
+        d <= TOL,
+        "mixed batch: shared vs separate log-probs differ by {d}"
+    );
 }
