@@ -19,7 +19,7 @@ use crate::text::decoder::Deepstack;
 use crate::vision::{VisionConfig, VisionOutput, VisionTower};
 
 /// Qwen3-VL with its vision tower.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Qwen3VlMultimodal<B: Backend> {
     pub model: Qwen3Vl<B>,
     pub visual: VisionTower<B>,

@@ -218,6 +218,7 @@ fn two_gspo_passes_match_pytorch_and_peft() {
         None,
         &|_| 0,
         &mut observe,
+        None,
         &dev,
     )
     .unwrap();

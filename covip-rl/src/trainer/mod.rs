@@ -26,6 +26,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod rollout;
 pub mod update;
 
@@ -40,7 +41,7 @@ use burn::tensor::backend::AutodiffBackend;
 use covip_data::prompt::{Templates, conversation_images};
 use covip_data::rng::SeededRng;
 use covip_data::sample::Sample;
-use covip_model::engine::{SeqRequest, generate_group};
+use covip_model::engine::SeqRequest;
 use covip_model::lora::LoraConfig;
 use covip_model::processor::image::PixelPatches;
 use covip_model::{
@@ -51,8 +52,9 @@ use serde::{Deserialize, Serialize};
 pub use checkpoint::CheckpointState;
 pub use config::{LossName, OptimizerConfig, RolloutSampling, TrainConfig, TrainOverrides};
 pub use metrics::StepMetrics;
+pub use parallel::{Peer, sample_groups, shard_ranges};
 pub use rollout::{RewardFn, Rewarder};
-pub use update::{PassStats, RolloutBatch, UpdateSchedule, optimisation_passes};
+pub use update::{PassStats, RolloutBatch, Shard, UpdateSchedule, optimisation_passes};
 
 use crate::loss::group_advantages;
 use crate::records::RewardSettings;
@@ -248,13 +250,41 @@ struct Prompt {
     pixels: PixelPatches,
 }
 
-/// Runs (or resumes) training. See the [module docs](self).
+/// Runs (or resumes) training on one device. See the [module docs](self).
 pub fn train<B: AutodiffBackend>(
-    mut run: TrainRun,
+    run: TrainRun,
     device: &B::Device,
 ) -> Result<TrainSummary, TrainError> {
+    train_on::<B>(run, std::slice::from_ref(device))
+}
+
+/// Runs (or resumes) training on `devices`: with several, data-parallel (one replica per
+/// device, gradients summed by burn-collective; see [`parallel`]), which needs this crate's
+/// `collective` feature. The model loads on the first device; checkpoints are the first
+/// replica's.
+pub fn train_on<B: AutodiffBackend>(
+    mut run: TrainRun,
+    devices: &[B::Device],
+) -> Result<TrainSummary, TrainError> {
+    let device = devices
+        .first()
+        .ok_or_else(|| TrainError::Config("no device to train on".into()))?;
+    if devices.len() > 1 && !cfg!(feature = "collective") {
+        return Err(TrainError::Config(format!(
+            "{} devices: data parallelism needs covip-rl's `collective` feature",
+            devices.len()
+        )));
+    }
     let mut cfg = run.config.clone();
     cfg.validate()?;
+    if cfg.group_size * cfg.batch_size < devices.len() {
+        return Err(TrainError::Config(format!(
+            "{} devices but {} completions per step (group-size × batch-size): every device \
+             needs at least one",
+            devices.len(),
+            cfg.group_size * cfg.batch_size
+        )));
+    }
     check_run_dir(&run.out, run.resume)?;
 
     // The model, its processors, and the adapters.
@@ -341,8 +371,8 @@ pub fn train<B: AutodiffBackend>(
     let total_updates = total * cfg.mu;
     let base_name = run.model_dir.display().to_string();
 
-    // The optimiser, and the checkpoint to continue from.
-    let mut optim = optim::adamw(&cfg.optimizer).init::<B, Qwen3Vl<B>>();
+    // The checkpoint to continue from.
+    let mut resume_optim: Option<(PathBuf, u64)> = None;
     let metrics_path = run.out.join(METRICS_FILE);
     let mut start = 0;
     let mut resumed_from = None;
@@ -370,7 +400,7 @@ pub fn train<B: AutodiffBackend>(
                 let lora = checkpoint::read_lora::<B>(&dir, &layout, device)?;
                 mm.model.load_lora_state(lora)?;
                 let lora_bytes: u64 = layout.iter().map(|(_, [a, b])| (a * b * 4) as u64).sum();
-                optim = optim.load_record(checkpoint::read_optimizer(&dir, lora_bytes, device)?);
+                resume_optim = Some((dir.clone(), lora_bytes));
                 start = state.step;
                 resumed_from = Some(state.step);
                 tracing::info!("resuming from {} (step {})", dir.display(), state.step);
@@ -387,7 +417,22 @@ pub fn train<B: AutodiffBackend>(
         metrics::truncate(&metrics_path, start)?;
     }
 
-    let placeholders: Vec<u32> = [Some(mm.image_token_id), model_config.tokens.video_token_id]
+    // One replica and optimiser per device (the resumed optimiser state in each).
+    let make_optim = |d: &B::Device| -> Result<_, TrainError> {
+        let o = optim::adamw(&cfg.optimizer).init::<B, Qwen3Vl<B>>();
+        Ok(match &resume_optim {
+            Some((dir, bytes)) => o.load_record(checkpoint::read_optimizer(dir, *bytes, d)?),
+            None => o,
+        })
+    };
+    let image_token_id = mm.image_token_id;
+    let mut peers = parallel::replicate(mm, devices, make_optim)?;
+    #[cfg(feature = "collective")]
+    if peers.len() > 1 {
+        parallel::register_peers(&peers)?;
+    }
+
+    let placeholders: Vec<u32> = [Some(image_token_id), model_config.tokens.video_token_id]
         .into_iter()
         .flatten()
         .collect();
@@ -426,48 +471,42 @@ pub fn train<B: AutodiffBackend>(
 
         // 2. Rollouts, without gradients.
         let t_roll = Instant::now();
-        let inner = inner_multimodal(&mm);
-        let mut completions: Vec<Vec<u32>> = Vec::with_capacity(prompts.len() * g);
-        let mut generated = 0usize;
-        for (j, p) in prompts.iter().enumerate() {
+        let groups = parallel::sample_groups(&peers, prompts.len(), g, |j, choices| {
+            let p = &prompts[j];
             let req = SeqRequest {
                 prompt: p.ids.clone(),
                 images: Some(p.pixels.clone()),
-                n: g,
+                n: choices.len(),
                 max_new_tokens: cfg.max_new_tokens,
                 sampling: sampling.clone(),
-                seed: derive_seed(cfg.seed, TAG_ROLLOUT, step as u64, j as u64),
+                // Choice i of the group draws from seed + i, whichever device samples it.
+                seed: derive_seed(cfg.seed, TAG_ROLLOUT, step as u64, j as u64)
+                    .wrapping_add(choices.start as u64),
                 stop_ids: processor.stop_ids.clone(),
                 logprobs: None,
             };
-            let out = generate_group(
-                &inner.model,
-                Some(&inner),
-                req,
-                p.ids.len() + cfg.max_new_tokens,
-                device,
-            )?;
-            for s in out.samples {
-                generated += s.tokens.len();
-                let n = rollout::scored_len(&s.tokens, &processor.stop_ids, &placeholders);
-                let mut t = s.tokens;
-                t.truncate(n);
-                if t.is_empty() {
-                    // A zero-length sample cannot be scored: the stop token alone stands
-                    // for it (it happens only when the first sampled token was a
-                    // placeholder).
-                    t.push(
-                        processor
-                            .stop_ids
-                            .first()
-                            .copied()
-                            .unwrap_or(processor.pad_id),
-                    );
-                }
-                completions.push(t);
+            (req, p.ids.len() + cfg.max_new_tokens)
+        })?;
+        let mut completions: Vec<Vec<u32>> = Vec::with_capacity(prompts.len() * g);
+        let mut generated = 0usize;
+        for tokens in groups {
+            generated += tokens.len();
+            let n = rollout::scored_len(&tokens, &processor.stop_ids, &placeholders);
+            let mut t = tokens;
+            t.truncate(n);
+            if t.is_empty() {
+                // A zero-length sample cannot be scored: the stop token alone stands for it
+                // (it happens only when the first sampled token was a placeholder).
+                t.push(
+                    processor
+                        .stop_ids
+                        .first()
+                        .copied()
+                        .unwrap_or(processor.pad_id),
+                );
             }
+            completions.push(t);
         }
-        drop(inner);
         let roll_secs = t_roll.elapsed().as_secs_f64();
 
         // Texts for the rewards: the completion without its stop token.
@@ -503,57 +542,107 @@ pub fn train<B: AutodiffBackend>(
             None => None,
         };
 
-        // 3. Rewards on a second thread while the policy runs the first pass.
+        // 3.–5. Rewards (the judge) while the policy runs the first pass; advantages; μ passes.
         let t_train = Instant::now();
         let dropout_seed = |k: usize| derive_seed(cfg.seed, TAG_DROPOUT, step as u64, k as u64);
-        let (rewarded, first) = std::thread::scope(|s| {
-            let handle = s.spawn(|| rollout::reward_all(&run.rewarder, &settings, &items));
-            B::seed(device, dropout_seed(0));
-            let first = mm.score_continuations(
-                &row_prompts,
-                &completions,
-                &row_images,
-                processor.pad_id,
-                device,
-            );
-            let rewarded = handle
-                .join()
-                .unwrap_or_else(|_| Err(TrainError::Reward("the reward thread panicked".into())));
-            (rewarded, first)
-        });
-        let (scored, judge_secs) = rewarded?;
-        let first = first?;
-        let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
-
-        // 4. Advantages.
-        let adv = group_advantages(&rewards, g, cfg.advantage_scale())
-            .map_err(|source| TrainError::Loss { step, source })?;
-
-        // 5. μ passes.
-        let batch_rows = RolloutBatch {
-            prompts: &row_prompts,
-            completions: &completions,
-            images: &row_images,
-            pad_id: processor.pad_id,
-            advantages: &adv,
+        let schedule = UpdateSchedule {
+            first_update: (step - 1) * cfg.mu,
+            total_updates,
         };
-        let (updated, passes) = optimisation_passes(
-            mm,
-            &mut optim,
-            &cfg,
-            &ids,
-            &batch_rows,
-            ref_logp,
-            UpdateSchedule {
-                first_update: (step - 1) * cfg.mu,
-                total_updates,
-            },
-            Some(first),
-            &dropout_seed,
-            &mut |_, _, _| {},
-            device,
-        )?;
-        mm = updated;
+        let advantages_of = |scored: &[rollout::Scored]| {
+            let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
+            group_advantages(&rewards, g, cfg.advantage_scale())
+                .map_err(|source| TrainError::Loss { step, source })
+        };
+        // Set with the advantages, by the one-device branch or (data-parallel) the closure.
+        #[allow(unused_assignments)]
+        let mut rewarded = None;
+        let passes = if peers.len() == 1 {
+            let Peer {
+                device: d,
+                model,
+                mut optim,
+            } = peers.pop().expect("one peer");
+            let (r, first) = std::thread::scope(|s| {
+                let handle = s.spawn(|| rollout::reward_all(&run.rewarder, &settings, &items));
+                B::seed(&d, dropout_seed(0));
+                let first = model.score_continuations(
+                    &row_prompts,
+                    &completions,
+                    &row_images,
+                    processor.pad_id,
+                    &d,
+                );
+                let r = handle.join().unwrap_or_else(|_| {
+                    Err(TrainError::Reward("the reward thread panicked".into()))
+                });
+                (r, first)
+            });
+            let (scored, judge_secs) = r?;
+            let first = first?;
+            let adv = advantages_of(&scored)?;
+            rewarded = Some((scored, judge_secs));
+            let batch_rows = RolloutBatch {
+                prompts: &row_prompts,
+                completions: &completions,
+                images: &row_images,
+                pad_id: processor.pad_id,
+                advantages: &adv,
+            };
+            let (model, passes) = optimisation_passes(
+                model,
+                &mut optim,
+                &cfg,
+                &ids,
+                &batch_rows,
+                ref_logp,
+                schedule,
+                Some(first),
+                &dropout_seed,
+                &mut |_, _, _| {},
+                None,
+                &d,
+            )?;
+            peers.push(Peer {
+                device: d,
+                model,
+                optim,
+            });
+            passes
+        } else {
+            #[cfg(feature = "collective")]
+            {
+                let batch_rows = RolloutBatch {
+                    prompts: &row_prompts,
+                    completions: &completions,
+                    images: &row_images,
+                    pad_id: processor.pad_id,
+                    advantages: &[],
+                };
+                let (back, passes) = parallel::parallel_passes(
+                    std::mem::take(&mut peers),
+                    &cfg,
+                    &ids,
+                    &batch_rows,
+                    ref_logp,
+                    schedule,
+                    &dropout_seed,
+                    || {
+                        let (scored, judge_secs) =
+                            rollout::reward_all(&run.rewarder, &settings, &items)?;
+                        let adv = advantages_of(&scored)?;
+                        rewarded = Some((scored, judge_secs));
+                        Ok(adv)
+                    },
+                )?;
+                peers = back;
+                passes
+            }
+            #[cfg(not(feature = "collective"))]
+            unreachable!("refused at the start: several devices need the collective feature")
+        };
+        let (scored, judge_secs) = rewarded.expect("the rewards come with the advantages");
+        let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
         let lr = passes.last().map_or(0.0, |p| p.learning_rate);
         let pick = |f: fn(&PassStats) -> f64| passes.iter().map(f).collect::<Vec<f64>>();
         let losses = pick(|p| p.loss);
@@ -639,10 +728,10 @@ pub fn train<B: AutodiffBackend>(
             };
             let dir = checkpoint::save(
                 &run.out,
-                &mm.model,
+                &peers[0].model.model,
                 &cfg.lora,
                 &base_name,
-                optim.to_record(),
+                peers[0].optim.to_record(),
                 &state,
             )?;
             last_checkpoint = Some(dir);
@@ -650,6 +739,10 @@ pub fn train<B: AutodiffBackend>(
         if run.stop_after == Some(step) {
             break;
         }
+    }
+    #[cfg(feature = "collective")]
+    if peers.len() > 1 {
+        parallel::finish_peers(&peers)?;
     }
     Ok(TrainSummary {
         step,

@@ -38,6 +38,18 @@ pub struct PassStats {
     pub learning_rate: f64,
 }
 
+/// One data-parallel peer's part of a batch (see [`super::parallel`]): its loss is scaled by
+/// its rows / `total_rows` and `reduce` sums the gradients over the peers before clipping, so
+/// every peer applies the gradient of the whole batch's mean loss. Valid because every loss
+/// here is a mean over sequences of per-sequence terms (GSPO, GSPO-token, GRPO and Dr.GRPO
+/// as SPEC §5 aggregates them).
+pub struct Shard<'a> {
+    /// The rows of the whole batch, over every peer.
+    pub total_rows: usize,
+    /// Sums the gradients with the other peers' (an all-reduce).
+    pub reduce: &'a mut dyn FnMut(GradientsParams) -> Result<GradientsParams, TrainError>,
+}
+
 /// Where the passes sit in the run's schedule.
 #[derive(Clone, Copy, Debug)]
 pub struct UpdateSchedule {
@@ -54,7 +66,9 @@ pub struct UpdateSchedule {
 /// scoring already done (the trainer overlaps it with the judge). Before every pass that
 /// scores, the backend is seeded with `dropout_seed(pass)`. `observe` sees each pass's
 /// model (the weights the pass scored with) and its gradients before clipping (tests compare
-/// both with a reference).
+/// both with a reference). With a `shard`, the batch is this peer's part of a data-parallel
+/// batch: the loss is scaled and the gradients summed over the peers (the statistics stay
+/// this peer's, the loss unscaled; the gradient norm is the whole batch's).
 #[allow(clippy::too_many_arguments)]
 pub fn optimisation_passes<B, O>(
     mut mm: Qwen3VlMultimodal<B>,
@@ -67,6 +81,7 @@ pub fn optimisation_passes<B, O>(
     mut first: Option<Scores<B>>,
     dropout_seed: &dyn Fn(usize) -> u64,
     observe: &mut dyn FnMut(usize, &Qwen3Vl<B>, &GradientsParams),
+    mut shard: Option<Shard<'_>>,
     device: &B::Device,
 ) -> Result<(Qwen3VlMultimodal<B>, Vec<PassStats>), TrainError>
 where
@@ -126,8 +141,17 @@ where
         )
         .map_err(|source| TrainError::Loss { step, source })?;
         let loss = out.loss.clone().into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(out.loss.backward(), &mm.model);
+        let scaled = match &shard {
+            Some(s) => out
+                .loss
+                .mul_scalar(rows as f64 / s.total_rows.max(1) as f64),
+            None => out.loss,
+        };
+        let mut grads = GradientsParams::from_grads(scaled.backward(), &mm.model);
         observe(k, &mm.model, &grads);
+        if let Some(s) = shard.as_mut() {
+            grads = (s.reduce)(grads)?;
+        }
         let (grads, grad_norm) =
             optim::clip_global_norm::<B>(grads, lora_ids, cfg.optimizer.max_grad_norm);
         let learning_rate = optim::scheduled_lr(

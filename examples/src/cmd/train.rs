@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use covip_model::burn::backend::Autodiff;
 use covip_rl::trainer::{
-    LossName, Rewarder, StepMetrics, TrainConfig, TrainOverrides, TrainRun, train,
+    LossName, Rewarder, StepMetrics, TrainConfig, TrainOverrides, TrainRun, train_on,
 };
 
 use super::judge_args::JudgeArgs;
@@ -48,6 +48,11 @@ pub struct Args {
     /// cpu, or cuda / wgpu when built with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Data-parallel over this many devices of --device (cuda: GPUs 0..N−1, one model replica
+    /// each, gradients summed by burn-collective; cpu: N peers sharing the CPU, as the tests
+    /// run it). Each step's G × batch-size completions are shared out, so give at least N.
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
 
     /// Total steps (wins over --epochs).
     #[arg(long)]
@@ -191,12 +196,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         stop_after: None,
         on_step: Some(Box::new(on_step)),
     };
+    let n = args.devices;
+    if n == 0 {
+        bail!("--devices 0: give at least one");
+    }
     let summary = match args.device.as_str() {
-        "cpu" => train::<Autodiff<covip_model::device::Cpu>>(run, &Default::default())?,
+        "cpu" => train_on::<Autodiff<covip_model::device::Cpu>>(run, &vec![Default::default(); n])?,
         #[cfg(feature = "cuda")]
-        "cuda" => train::<Autodiff<covip_model::device::Cuda>>(run, &Default::default())?,
+        "cuda" => {
+            let devices: Vec<_> = (0..n)
+                .map(covip_model::burn::backend::cuda::CudaDevice::new)
+                .collect();
+            train_on::<Autodiff<covip_model::device::Cuda>>(run, &devices)?
+        }
         #[cfg(feature = "wgpu")]
-        "wgpu" => train::<Autodiff<covip_model::device::Wgpu>>(run, &Default::default())?,
+        "wgpu" if n == 1 => {
+            train_on::<Autodiff<covip_model::device::Wgpu>>(run, &[Default::default()])?
+        }
+        #[cfg(feature = "wgpu")]
+        "wgpu" => bail!("--devices {n}: data parallelism runs on cuda (or cpu, for testing)"),
         other => bail!("--device {other}: cpu, or cuda / wgpu in a build with that feature"),
     };
     bar.finish_and_clear();
