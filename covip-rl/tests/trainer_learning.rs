@@ -110,12 +110,23 @@ fn mean(x: &[f64]) -> f64 {
 fn reward_rises_with_training_and_not_without() {
     let trained = run(2e-2);
     let (first, last) = (mean(&trained[..8]), mean(&trained[32..]));
+    // The curve, in fifths of the run (for the record: `--nocapture` shows it).
+    let fifths: Vec<String> = trained
+        .chunks(8)
+        .map(|c| format!("{:.3}", mean(c)))
+        .collect();
+    eprintln!("trained, mean reward per 8 steps: {}", fifths.join(" → "));
     assert!(
         last - first >= 0.15,
         "no learning: first 8 steps {first:.3}, last 8 steps {last:.3}: {trained:?}"
     );
     let control = run(0.0);
     let (first0, last0) = (mean(&control[..8]), mean(&control[32..]));
+    let fifths: Vec<String> = control
+        .chunks(8)
+        .map(|c| format!("{:.3}", mean(c)))
+        .collect();
+    eprintln!("control (lr 0), mean reward per 8 steps: {}", fifths.join(" → "));
     assert!(
         (last0 - first0).abs() < 0.05,
         "the control moved: {first0:.3} → {last0:.3}: {control:?}"

@@ -9,26 +9,20 @@
 //!    and lengths, and the same final LoRA weights within float rounding.
 //!
 //! One test function: burn-collective's local server is global to the process.
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
-use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
-use covip_model::lora::load_peft_adapter;
-use covip_model::{LoadOptions, ModelBundle, Qwen3Vl, Qwen3VlMultimodal, Weights};
-use covip_rl::loss::{AdvantageScale, group_advantages};
-use covip_rl::trainer::parallel::{parallel_passes, register_peers, replicate};
+use common::gspo_step::{AB, StepFixture, root};
+use covip_model::Qwen3Vl;
+use covip_rl::trainer::parallel::{finish_peers, parallel_passes, register_peers, replicate};
 use covip_rl::trainer::{
-    LossName, Rewarder, RolloutBatch, TrainConfig, TrainRun, UpdateSchedule, lora_ids, optim,
-    optimisation_passes, train, train_on,
+    Rewarder, TrainConfig, TrainRun, UpdateSchedule, lora_ids, optim, optimisation_passes, train,
+    train_on,
 };
 use serde_json::Value;
-
-type AB = Autodiff<Flex>;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn lora_values<B: Backend>(m: &Qwen3Vl<B>) -> Vec<(String, Vec<f32>)> {
     m.lora_state()
@@ -50,92 +44,19 @@ fn max_weight_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f64 {
     d
 }
 
-fn fixture_model() -> (
-    Qwen3VlMultimodal<AB>,
-    covip_model::processor::image::ImageProcessor,
-) {
-    let dev = Default::default();
-    let bundle = ModelBundle::<AB>::load(
-        &root().join("covip-model/tests/fixtures/tiny-qwen3-vl"),
-        LoadOptions::default(),
-        &dev,
-    )
-    .unwrap();
-    let mut mm = match bundle.weights {
-        Weights::Multimodal(m) => *m,
-        Weights::Text(_) => panic!("no vision tower"),
-    };
-    load_peft_adapter(
-        &mut mm.model,
-        &root().join("covip-rl/tests/fixtures/gspo_step/adapter"),
-    )
-    .unwrap();
-    (mm, bundle.images)
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
 fn split_step_equals_one_device() {
     let dev: burn::tensor::Device<AB> = Default::default();
-    let fx = root().join("covip-rl/tests/fixtures/gspo_step");
-    let step: Value =
-        serde_json::from_str(&std::fs::read_to_string(fx.join("step.json")).unwrap()).unwrap();
-    let (mm, images) = fixture_model();
-    let image = root().join(step["image"].as_str().unwrap());
-    let decoded = images
-        .decode(&std::fs::read(&image).unwrap(), "image")
-        .unwrap();
-    let pixels = images.process(&[decoded]).unwrap();
-    let none = images.process(&[]).unwrap();
-    let prompts: Vec<Vec<u32>> = step["prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(ids)
-        .collect();
-    let completions: Vec<Vec<u32>> = step["completions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(ids)
-        .collect();
-    let g = 4;
-    let row_prompts: Vec<Vec<u32>> = (0..8).map(|i| prompts[i / g].clone()).collect();
-    let row_images: Vec<_> = (0..8)
-        .map(|i| if i < g { &none } else { &pixels })
-        .collect();
-    let rewards: Vec<f64> = step["rewards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    let adv = group_advantages(&rewards, g, AdvantageScale::GroupStd).unwrap();
-    let mut cfg = TrainConfig {
-        mu: 2,
-        loss: LossName::Gspo,
-        ..TrainConfig::default()
-    };
-    cfg.optimizer.learning_rate = 5e-6;
-    cfg.optimizer.max_grad_norm = 0.7;
+    let fx = StepFixture::load();
+    let cfg = fx.config();
+    let mm = fx.model.clone();
     let lora = lora_ids(&mm.model);
     let schedule = UpdateSchedule {
         first_update: 0,
-        total_updates: 2,
+        total_updates: cfg.mu,
     };
-    let batch = RolloutBatch {
-        prompts: &row_prompts,
-        completions: &completions,
-        images: &row_images,
-        pad_id: 420,
-        advantages: &adv,
-    };
+    let row_images = fx.row_images();
+    let batch = fx.batch(&row_images);
+    let adv = fx.advantages.clone();
 
     // One device.
     let mut one_optim = optim::adamw(&cfg.optimizer).init::<AB, Qwen3Vl<AB>>();
@@ -173,7 +94,7 @@ fn split_step_equals_one_device() {
         move || Ok(adv_for_peers),
     )
     .unwrap();
-    covip_rl::trainer::parallel::finish_peers(&peers).unwrap();
+    finish_peers(&peers).unwrap();
 
     assert_eq!(stats.len(), 2);
     for (k, (a, b)) in stats.iter().zip(&one_stats).enumerate() {

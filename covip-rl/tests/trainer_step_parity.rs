@@ -8,30 +8,19 @@
 //! only) and the linear schedule. Compared, per pass: the loss, each sequence's ratio and which
 //! sequences clip, the gradient norm, every LoRA gradient before clipping, and every LoRA weight
 //! after the update. Tolerances are stated where they are asserted.
-use std::path::{Path, PathBuf};
+mod common;
 
-use burn::backend::{Autodiff, Flex};
+use std::path::Path;
+
+use burn::backend::Flex;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use covip_model::lora::{load_peft_adapter, lora_param_id};
+use common::gspo_step::{AB, StepFixture, fixture};
+use covip_model::Qwen3Vl;
+use covip_model::lora::lora_param_id;
 use covip_model::safetensors;
-use covip_model::{LoadOptions, ModelBundle, Qwen3Vl, Weights};
-use covip_rl::loss::{AdvantageScale, group_advantages};
-use covip_rl::trainer::{
-    LossName, RolloutBatch, TrainConfig, UpdateSchedule, lora_ids, optim, optimisation_passes,
-};
-use serde_json::Value;
-
-type AB = Autodiff<Flex>;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture() -> PathBuf {
-    root().join("covip-rl/tests/fixtures/gspo_step")
-}
+use covip_rl::trainer::{UpdateSchedule, lora_ids, optim, optimisation_passes};
 
 fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).unwrap();
@@ -68,14 +57,6 @@ fn vec2<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
     t.into_data().to_vec().unwrap()
 }
 
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
 /// max |a − b| and max |b| over two equal-length slices.
 fn max_diff(a: &[f32], b: &[f32]) -> (f64, f64) {
     assert_eq!(a.len(), b.len());
@@ -90,78 +71,34 @@ fn max_diff(a: &[f32], b: &[f32]) -> (f64, f64) {
 #[test]
 fn two_gspo_passes_match_pytorch_and_peft() {
     let dev = Default::default();
-    let step: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture().join("step.json")).unwrap())
-            .unwrap();
+    let fx = StepFixture::load();
+    let step = &fx.step;
     let reference = tensors(&fixture().join("passes.safetensors"));
 
     // The model and the adapter PEFT saved.
-    let bundle = ModelBundle::<AB>::load(
-        &root().join(step["model"].as_str().unwrap()),
-        LoadOptions::default(),
-        &dev,
-    )
-    .unwrap();
-    let images = bundle.images;
-    let mut mm = match bundle.weights {
-        Weights::Multimodal(m) => *m,
-        Weights::Text(_) => panic!("loaded without the vision tower"),
-    };
-    let lora = load_peft_adapter(&mut mm.model, &fixture().join("adapter")).unwrap();
+    let lora = &fx.lora;
     assert_eq!((lora.rank, lora.alpha, lora.dropout), (4, 8.0, 0.0));
     assert_eq!(lora.targets.len(), 8, "{:?}", lora.targets);
+    let mm = fx.model.clone();
     let keys: Vec<String> = mm.model.lora_state().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 3 * 7 * 2 + 2, "{keys:?}");
 
     // Pixels: ours equal transformers' exactly (SPEC §7: Pillow-exact processing).
-    let image = root().join(step["image"].as_str().unwrap());
-    let decoded = images
-        .decode(
-            &std::fs::read(&image).unwrap(),
-            &image.display().to_string(),
-        )
-        .unwrap();
-    let pixels = images.process(&[decoded]).unwrap();
     let fx_pixels = tensors(&fixture().join("pixels.safetensors"));
-    let (d, _) = max_diff(&pixels.pixel_values, get(&fx_pixels, "pixel_values"));
+    let (d, _) = max_diff(&fx.pixels.pixel_values, get(&fx_pixels, "pixel_values"));
     assert!(d <= 1e-6, "pixel values differ by {d}");
     let grid: Vec<usize> = get(&fx_pixels, "image_grid_thw")
         .iter()
         .map(|&x| x as usize)
         .collect();
-    assert_eq!(pixels.grid_thw, vec![[grid[0], grid[1], grid[2]]]);
-    let no_images = images.process(&[]).unwrap();
-
-    // The rows: prompt g's four completions, g = 0 (text), 1 (image).
-    let prompts: Vec<Vec<u32>> = step["prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(ids)
-        .collect();
-    let completions: Vec<Vec<u32>> = step["completions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(ids)
-        .collect();
-    let g = step["group_size"].as_u64().unwrap() as usize;
-    let row_prompts: Vec<Vec<u32>> = (0..completions.len())
-        .map(|i| prompts[i / g].clone())
-        .collect();
-    let row_images: Vec<_> = (0..completions.len())
-        .map(|i| if i / g == 0 { &no_images } else { &pixels })
-        .collect();
+    assert_eq!(fx.pixels.grid_thw, vec![[grid[0], grid[1], grid[2]]]);
 
     // Advantages: ours (f64) against the reference's float32, within float32 rounding.
-    let rewards: Vec<f64> = step["rewards"]
-        .as_array()
-        .unwrap()
+    for (a, b) in fx
+        .advantages
         .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    let adv = group_advantages(&rewards, g, AdvantageScale::GroupStd).unwrap();
-    for (a, b) in adv.iter().zip(step["advantages"].as_array().unwrap()) {
+        .zip(step["advantages"].as_array().unwrap())
+    {
         let b = b.as_f64().unwrap();
         assert!(
             (a - b).abs() <= 1e-6 * b.abs().max(1.0),
@@ -169,16 +106,7 @@ fn two_gspo_passes_match_pytorch_and_peft() {
         );
     }
 
-    let mut cfg = TrainConfig {
-        mu: step["mu"].as_u64().unwrap() as usize,
-        loss: LossName::Gspo,
-        epsilon_low: step["epsilon_low"].as_f64(),
-        epsilon_high: step["epsilon_high"].as_f64(),
-        lora: lora.clone(),
-        ..TrainConfig::default()
-    };
-    cfg.optimizer.learning_rate = step["learning_rate"].as_f64().unwrap();
-    cfg.optimizer.max_grad_norm = step["max_grad_norm"].as_f64().unwrap();
+    let cfg = fx.config();
     let mut optimizer = optim::adamw(&cfg.optimizer).init::<AB, Qwen3Vl<AB>>();
     let ids = lora_ids(&mm.model);
     assert_eq!(ids.len(), keys.len());
@@ -197,13 +125,8 @@ fn two_gspo_passes_match_pytorch_and_peft() {
             .collect();
         seen.push((weights, grads));
     };
-    let batch = RolloutBatch {
-        prompts: &row_prompts,
-        completions: &completions,
-        images: &row_images,
-        pad_id: 420,
-        advantages: &adv,
-    };
+    let row_images = fx.row_images();
+    let batch = fx.batch(&row_images);
     let (mm, passes) = optimisation_passes(
         mm,
         &mut optimizer,
