@@ -112,7 +112,8 @@ fn two_gspo_passes_match_pytorch_and_peft() {
     assert_eq!(ids.len(), keys.len());
 
     // What each pass saw: the weights it scored with and its gradients before clipping.
-    let mut seen: Vec<(Vec<Vec<f32>>, Vec<Vec<f32>>)> = Vec::new();
+    type WeightsAndGrads = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+    let mut seen: Vec<WeightsAndGrads> = Vec::new();
     let mut observe = |_: usize, model: &Qwen3Vl<AB>, grads: &GradientsParams| {
         let weights = model
             .lora_state()

@@ -216,6 +216,9 @@ mod collective {
         })
     }
 
+    /// The peers back, and each pass's statistics.
+    pub type PeersAndStats<B, O> = (Vec<Peer<B, O>>, Vec<PassStats>);
+
     /// The μ passes of one batch over the peers: each scores its shard of `batch` (the first pass
     /// runs while `advantages` computes the rows' advantages on this thread: the judge), then runs
     /// [`optimisation_passes`] with its gradients summed over the peers. `batch.advantages` is
@@ -231,7 +234,7 @@ mod collective {
         schedule: UpdateSchedule,
         dropout_seed: &(dyn Fn(usize) -> u64 + Sync),
         advantages: impl FnOnce() -> Result<Vec<f64>, TrainError>,
-    ) -> Result<(Vec<Peer<B, O>>, Vec<PassStats>), TrainError>
+    ) -> Result<PeersAndStats<B, O>, TrainError>
     where
         B: AutodiffBackend,
         O: Optimizer<Qwen3Vl<B>, B> + Send,
