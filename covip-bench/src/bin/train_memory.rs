@@ -347,6 +347,8 @@ fn run<C: CheckpointStrategy>(args: &Args) -> Result<serde_json::Value, String> 
             None,
             &|_| 0,
             &mut |_: usize, _: &Qwen3Vl<Autodiff<Inner, C>>, _: &GradientsParams| {},
+            // One device: no gradient all-reduce (the CLI's default).
+            None,
             &device,
         )
         .map_err(|e| format!("pass {rep}: {e}"))?;
