@@ -33,16 +33,6 @@ fn env_usize(k: &str, d: usize) -> usize {
         .unwrap_or(d)
 }
 
-/// Qwen3-VL-2B-Instruct's text shape.
-fn qwen3_vl_2b_text(layers: usize) -> String {
-    format!(
-        r#"{{"tie_word_embeddings": true, "text_config": {{"vocab_size": 151936, "hidden_size": 2048,
-        "intermediate_size": 6144, "num_hidden_layers": {layers}, "num_attention_heads": 16,
-        "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6, "rope_theta": 5000000,
-        "rope_scaling": {{"rope_type": "default", "mrope_section": [24, 20, 20], "mrope_interleaved": true}}}}}}"#
-    )
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -58,7 +48,7 @@ fn main() {
         }
         Err(_) => {
             let cfg = Qwen3VlConfig::from_json_str(
-                &qwen3_vl_2b_text(env_usize("COVIP_BENCH_LAYERS", 4)),
+                &covip_bench::qwen3_vl_2b_text(env_usize("COVIP_BENCH_LAYERS", 4)),
                 "bench",
             )
             .unwrap();

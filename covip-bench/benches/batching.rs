@@ -56,17 +56,6 @@ fn env_clients() -> Vec<usize> {
     out
 }
 
-/// Qwen3-VL-2B-Instruct's text shape (hidden 2048, 16 heads of 128, 8 KV heads, vocabulary
-/// 151,936, tied embeddings) with `layers` decoder layers.
-fn qwen3_vl_2b_text(layers: usize) -> String {
-    format!(
-        r#"{{"tie_word_embeddings": true, "text_config": {{"vocab_size": 151936, "hidden_size": 2048,
-        "intermediate_size": 6144, "num_hidden_layers": {layers}, "num_attention_heads": 16,
-        "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6, "rope_theta": 5000000,
-        "rope_scaling": {{"rope_type": "default", "mrope_section": [24, 20, 20], "mrope_interleaved": true}}}}}}"#
-    )
-}
-
 /// The load of one measurement.
 #[derive(Clone, Copy)]
 struct Load {
@@ -179,7 +168,7 @@ fn main() {
     let clients = env_clients();
     let max_clients = clients.iter().copied().max().unwrap_or(1);
 
-    let cfg = Qwen3VlConfig::from_json_str(&qwen3_vl_2b_text(layers), "bench")
+    let cfg = Qwen3VlConfig::from_json_str(&covip_bench::qwen3_vl_2b_text(layers), "bench")
         .expect("the built-in 2B text config parses");
     let device = Default::default();
     let built = Instant::now();
@@ -234,7 +223,7 @@ mod http {
     use covip_model::server::{Server, ServerConfig};
     use covip_model::tensor_names::TextTensors;
 
-    use super::{Load, Measure, ON_GPU, prompt_ids, qwen3_vl_2b_text};
+    use super::{Load, Measure, ON_GPU, prompt_ids};
 
     /// The tiny fixture checkpoint: its tokenizer, chat template and generation config serve
     /// the random model (ids it has no token for decode to nothing; only counts matter here).
@@ -259,7 +248,8 @@ mod http {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let ckpt = TempCheckpoint(dir.clone());
         let mut config: serde_json::Value =
-            serde_json::from_str(&qwen3_vl_2b_text(layers)).map_err(|e| e.to_string())?;
+            serde_json::from_str(&covip_bench::qwen3_vl_2b_text(layers))
+                .map_err(|e| e.to_string())?;
         config["image_token_id"] = 432.into();
         config["text_config"]["eos_token_id"] = 422.into();
         config["text_config"]["max_position_embeddings"] = 4096.into();

@@ -146,16 +146,6 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     Ok(args)
 }
 
-/// Qwen3-VL-2B-Instruct's text shape with `layers` decoder layers (as benches/batching.rs).
-fn qwen3_vl_2b_text(layers: usize) -> String {
-    format!(
-        r#"{{"tie_word_embeddings": true, "text_config": {{"vocab_size": 151936, "hidden_size": 2048,
-        "intermediate_size": 6144, "num_hidden_layers": {layers}, "num_attention_heads": 16,
-        "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6, "rope_theta": 5000000,
-        "rope_scaling": {{"rope_type": "default", "mrope_section": [24, 20, 20], "mrope_interleaved": true}}}}}}"#
-    )
-}
-
 /// A one-block vision tower (width 32) whose merger outputs `out_hidden` (the decoder's width).
 fn tiny_vision_config(out_hidden: usize) -> Result<VisionConfig, String> {
     let v = serde_json::json!({
@@ -267,8 +257,9 @@ fn run<C: CheckpointStrategy>(args: &Args) -> Result<serde_json::Value, String> 
     type Inner = Cpu;
     let device = Default::default();
     let built = Instant::now();
-    let cfg = Qwen3VlConfig::from_json_str(&qwen3_vl_2b_text(args.layers), "train_memory")
-        .map_err(|e| e.to_string())?;
+    let cfg =
+        Qwen3VlConfig::from_json_str(&covip_bench::qwen3_vl_2b_text(args.layers), "train_memory")
+            .map_err(|e| e.to_string())?;
     let model: Qwen3Vl<Autodiff<Inner, C>> = Qwen3Vl::init_random(&cfg.text, &device, args.seed);
     let visual = tiny_vision_tower(cfg.text.hidden_size, &device)?;
     let mut mm = Qwen3VlMultimodal {

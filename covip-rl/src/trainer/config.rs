@@ -145,6 +145,11 @@ pub struct TrainConfig {
     /// `[lora]` ones (dropout stays the configuration's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_adapter: Option<PathBuf>,
+    /// Load the base's weights as f32 even when the checkpoint stores bf16 (`--f32`): on the
+    /// CPU backend f32 runs faster than bf16 (1.75× per step measured at Qwen3-VL-2B's shape),
+    /// at twice the weights' memory. Off: the stored dtype, as released (bf16 on GPUs).
+    #[serde(rename = "f32")]
+    pub load_f32: bool,
     pub optimizer: OptimizerConfig,
     pub sampling: RolloutSampling,
     pub lora: LoraConfig,
@@ -168,6 +173,7 @@ impl Default for TrainConfig {
             beta: 0.0,
             templates: None,
             init_adapter: None,
+            load_f32: false,
             image_min_pixels: None,
             image_max_pixels: None,
             optimizer: OptimizerConfig::default(),
@@ -299,6 +305,7 @@ pub struct TrainOverrides {
     pub top_p: Option<f32>,
     pub templates: Option<PathBuf>,
     pub init_adapter: Option<PathBuf>,
+    pub f32: Option<bool>,
 }
 
 impl TrainOverrides {
@@ -341,6 +348,7 @@ impl TrainOverrides {
         if self.top_p.is_some() {
             c.sampling.top_p = self.top_p;
         }
+        set(&mut c.load_f32, &self.f32);
         if self.init_adapter.is_some() {
             c.init_adapter = self.init_adapter.clone();
         }
@@ -448,6 +456,20 @@ mod tests {
         let before = c.clone();
         TrainOverrides::default().apply(&mut c);
         assert_eq!(c, before);
+
+        // `f32 = true` in the file, `--f32` and `--init-adapter` on the command line.
+        let mut c = TrainConfig::from_toml("f32 = true\n").unwrap();
+        assert!(c.load_f32);
+        assert!(c.to_toml().contains("f32 = true"), "{}", c.to_toml());
+        c.load_f32 = false;
+        TrainOverrides {
+            f32: Some(true),
+            init_adapter: Some("adapter".into()),
+            ..TrainOverrides::default()
+        }
+        .apply(&mut c);
+        assert!(c.load_f32);
+        assert_eq!(c.init_adapter.as_deref(), Some(std::path::Path::new("adapter")));
     }
 
     #[test]

@@ -288,7 +288,15 @@ pub fn train_on<B: AutodiffBackend>(
     check_run_dir(&run.out, run.resume)?;
 
     // The model, its processors, and the adapters.
-    let bundle = ModelBundle::<B>::load(&run.model_dir, LoadOptions::default(), device)?;
+    let load = LoadOptions {
+        dtype: if cfg.load_f32 {
+            covip_model::WeightDtype::F32
+        } else {
+            covip_model::WeightDtype::AsStored
+        },
+        ..LoadOptions::default()
+    };
+    let bundle = ModelBundle::<B>::load(&run.model_dir, load, device)?;
     let ModelBundle {
         weights,
         processor,

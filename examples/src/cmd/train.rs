@@ -110,6 +110,9 @@ pub struct Args {
     /// targets replace --lora-rank / --lora-alpha / --lora-targets.
     #[arg(long)]
     pub init_adapter: Option<PathBuf>,
+    /// Load the base's weights as f32 even when stored as bf16 (faster on the CPU backend).
+    #[arg(long)]
+    pub f32: bool,
 
     #[command(flatten)]
     pub judge_args: JudgeArgs,
@@ -144,6 +147,7 @@ impl Args {
             top_p: self.top_p,
             templates: self.templates.clone(),
             init_adapter: self.init_adapter.clone(),
+            f32: self.f32.then_some(true),
         }
     }
 }
