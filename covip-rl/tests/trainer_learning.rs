@@ -126,7 +126,10 @@ fn reward_rises_with_training_and_not_without() {
         .chunks(8)
         .map(|c| format!("{:.3}", mean(c)))
         .collect();
-    eprintln!("control (lr 0), mean reward per 8 steps: {}", fifths.join(" → "));
+    eprintln!(
+        "control (lr 0), mean reward per 8 steps: {}",
+        fifths.join(" → ")
+    );
     assert!(
         (last0 - first0).abs() < 0.05,
         "the control moved: {first0:.3} → {last0:.3}: {control:?}"

@@ -469,7 +469,10 @@ mod tests {
         }
         .apply(&mut c);
         assert!(c.load_f32);
-        assert_eq!(c.init_adapter.as_deref(), Some(std::path::Path::new("adapter")));
+        assert_eq!(
+            c.init_adapter.as_deref(),
+            Some(std::path::Path::new("adapter"))
+        );
     }
 
     #[test]
