@@ -375,6 +375,44 @@ fn side_config_target() -> Target {
     }
 }
 
+/// A PEFT adapter folder (`covip train --init-adapter`, `covip logits --adapter`): the config
+/// and the weights of the one PEFT's `save_pretrained` wrote for the step-parity fixture, each
+/// mutated in turn beside the other intact, loaded over the tiny checkpoint.
+fn peft_adapter_target() -> Target {
+    let dir = "covip-rl/tests/fixtures/gspo_step/adapter";
+    let config = read(&format!("{dir}/adapter_config.json"));
+    let weights = read(&format!("{dir}/adapter_model.safetensors"));
+    let (base, _, _) =
+        covip_model::Qwen3Vl::<Cpu>::load(&tiny(), WeightDtype::AsStored, &Default::default())
+            .expect("the tiny checkpoint");
+    let base = Arc::new(base);
+    let (config_seed, weights_seed) = (config.clone(), weights.clone());
+    Target {
+        name: "peft-adapter",
+        seeds: vec![
+            Seed::new("adapter_config.json", config_seed, Format::Json),
+            Seed::new(
+                "adapter_model.safetensors",
+                weights_seed,
+                Format::Safetensors,
+            ),
+        ],
+        run: Box::new(move |input: &Input| {
+            let dir = input.scratch.join("adapter");
+            let (c, w): (&[u8], &[u8]) = if input.seed_name == "adapter_config.json" {
+                (input.bytes, &weights)
+            } else {
+                (&config, input.bytes)
+            };
+            write(&dir, covip_model::lora::ADAPTER_CONFIG, c)?;
+            write(&dir, covip_model::lora::ADAPTER_WEIGHTS, w)?;
+            let mut model = (*base).clone();
+            covip_model::lora::load_peft_adapter(&mut model, &dir).map_err(msg)?;
+            Ok(())
+        }),
+    }
+}
+
 /// Reads every tensor of an opened checkpoint (the rank picks the tensor type).
 fn read_all(ckpt: &Checkpoint) -> Outcome {
     let device = Default::default();
@@ -945,6 +983,7 @@ pub fn all() -> Vec<NamedTarget> {
         ("preprocessor-gen-cfg", side_config_target),
         ("safetensors", safetensors_target),
         ("shard-index", shard_index_target),
+        ("peft-adapter", peft_adapter_target),
         ("reward-jsonl", reward_target),
         ("degeneration-jsonl", degeneration_target),
         ("r_vis-completions", rvis_target),
