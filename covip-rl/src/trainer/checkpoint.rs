@@ -125,6 +125,21 @@ pub fn save<B: Backend, R: Record<B>>(
     Ok(final_dir)
 }
 
+/// The bytes of `path`, refused unread when larger than `limit` (a damaged or foreign file
+/// cannot make the loader allocate without bound); `what` names the content in the error.
+fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, TrainError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| TrainError::io(path, e))?
+        .len();
+    if len > limit {
+        return Err(TrainError::Checkpoint(format!(
+            "{}: {len} bytes, more than the {limit} allowed for {what}",
+            path.display()
+        )));
+    }
+    std::fs::read(path).map_err(|e| TrainError::io(path, e))
+}
+
 /// Reads a checkpoint's LoRA matrices (PEFT keys, f32) for `Qwen3Vl::load_lora_state`; the
 /// file may hold at most what `expected` (the model's layout) takes, plus a small header.
 pub fn read_lora<B: Backend>(
@@ -139,16 +154,7 @@ pub fn read_lora<B: Backend>(
         .map(|(_, [a, b])| (a * b * 4) as u64)
         .sum::<u64>()
         + (1 << 20);
-    let len = std::fs::metadata(&path)
-        .map_err(|e| TrainError::io(&path, e))?
-        .len();
-    if len > limit {
-        return Err(TrainError::Checkpoint(format!(
-            "{}: {len} bytes, more than the {limit} this model's adapters take",
-            path.display()
-        )));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+    let bytes = read_bounded(&path, limit, "this model's adapters")?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
     let mut out = Vec::with_capacity(expected.len());
@@ -185,16 +191,7 @@ pub fn read_optimizer<B: Backend, R: Record<B>>(
 ) -> Result<R, TrainError> {
     let path = dir.join(OPTIMIZER_FILE);
     let limit = 3 * lora_bytes + (16 << 20);
-    let len = std::fs::metadata(&path)
-        .map_err(|e| TrainError::io(&path, e))?
-        .len();
-    if len > limit {
-        return Err(TrainError::Checkpoint(format!(
-            "{}: {len} bytes, more than the {limit} this model's optimiser state takes",
-            path.display()
-        )));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+    let bytes = read_bounded(&path, limit, "this model's optimiser state")?;
     NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .load(bytes, device)
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
