@@ -562,10 +562,8 @@ pub fn train_on<B: AutodiffBackend>(
             group_advantages(&rewards, g, cfg.advantage_scale())
                 .map_err(|source| TrainError::Loss { step, source })
         };
-        // Set with the advantages, by the one-device branch or (data-parallel) the closure.
-        #[allow(unused_assignments)]
-        let mut rewarded = None;
-        let passes = if peers.len() == 1 {
+        // Each branch returns its passes with the rewards (the judge's verdicts) it computed.
+        let (passes, (scored, judge_secs)) = if peers.len() == 1 {
             let Peer {
                 device: d,
                 model,
@@ -589,7 +587,6 @@ pub fn train_on<B: AutodiffBackend>(
             let (scored, judge_secs) = r?;
             let first = first?;
             let adv = advantages_of(&scored)?;
-            rewarded = Some((scored, judge_secs));
             let batch_rows = RolloutBatch {
                 prompts: &row_prompts,
                 completions: &completions,
@@ -616,7 +613,7 @@ pub fn train_on<B: AutodiffBackend>(
                 model,
                 optim,
             });
-            passes
+            (passes, (scored, judge_secs))
         } else {
             #[cfg(feature = "collective")]
             {
@@ -627,6 +624,7 @@ pub fn train_on<B: AutodiffBackend>(
                     pad_id: processor.pad_id,
                     advantages: &[],
                 };
+                let mut rewarded = None;
                 let (back, passes) = parallel::parallel_passes(
                     std::mem::take(&mut peers),
                     &cfg,
@@ -644,12 +642,12 @@ pub fn train_on<B: AutodiffBackend>(
                     },
                 )?;
                 peers = back;
-                passes
+                let r = rewarded.expect("the rewards come with the advantages");
+                (passes, r)
             }
             #[cfg(not(feature = "collective"))]
             unreachable!("refused at the start: several devices need the collective feature")
         };
-        let (scored, judge_secs) = rewarded.expect("the rewards come with the advantages");
         let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
         let lr = passes.last().map_or(0.0, |p| p.learning_rate);
         let pick = |f: fn(&PassStats) -> f64| passes.iter().map(f).collect::<Vec<f64>>();
