@@ -770,3 +770,58 @@ pub fn last_checkpoint(run_dir: &Path) -> Result<(TrainConfig, RunInfo, PathBuf)
     })?;
     Ok((cfg, info, dir))
 }
+
+/// What [`export_run`] wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exported {
+    /// The checkpoint exported (the run's last).
+    pub checkpoint: PathBuf,
+    /// The base checkpoint folder of the run.
+    pub base: PathBuf,
+    /// Set when the adapter trains `lm_head`, which vLLM refuses (an adapter export only).
+    pub vllm_note: Option<&'static str>,
+}
+
+/// `covip export-adapter`: the LoRA of `run_dir`'s last checkpoint into `out` (which must not
+/// exist or be empty), as a PEFT folder (the checkpoint's `adapter_config.json` and
+/// `adapter_model.safetensors`, copied atomically), or with `merged` as a full checkpoint in
+/// the base's dtype with the adapters folded in (loaded on `device`).
+pub fn export_run<B: burn::tensor::backend::Backend>(
+    run_dir: &Path,
+    out: &Path,
+    merged: bool,
+    device: &B::Device,
+) -> Result<Exported, TrainError> {
+    use covip_model::lora::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, load_peft_adapter, read_peft_config};
+    let (_, info, ckpt) = last_checkpoint(run_dir)?;
+    if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(TrainError::Io(format!(
+            "{}: exists and is not empty (nothing is overwritten)",
+            out.display()
+        )));
+    }
+    let lora = read_peft_config(&ckpt)?;
+    let mut vllm_note = None;
+    if merged {
+        let (mut model, _, _) =
+            Qwen3Vl::<B>::load(&info.model, covip_model::WeightDtype::default(), device)?;
+        load_peft_adapter(&mut model, &ckpt)?;
+        covip_model::export::export_merged(&info.model, &model, out)?;
+    } else {
+        // The checkpoint's LoRA is already a PEFT folder written by
+        // covip_model::lora::export_peft_adapter: copied as it is.
+        std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+        for name in [ADAPTER_CONFIG, ADAPTER_WEIGHTS] {
+            let src = ckpt.join(name);
+            let bytes = std::fs::read(&src).map_err(|e| TrainError::io(&src, e))?;
+            covip_data::io::write_atomic(&out.join(name), &bytes)
+                .map_err(|e| TrainError::Io(e.to_string()))?;
+        }
+        vllm_note = lora.vllm_note();
+    }
+    Ok(Exported {
+        checkpoint: ckpt,
+        base: info.model,
+        vllm_note,
+    })
+}
